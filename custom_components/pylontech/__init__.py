@@ -1,0 +1,134 @@
+"""The Pylontech integration: low-voltage battery banks over CAN, RS485 or the console."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import voluptuous as vol
+from homeassistant.const import ATTR_CONFIG_ENTRY_ID, Platform
+from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.exceptions import ConfigEntryNotReady, HomeAssistantError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.service import async_get_config_entry
+from homeassistant.helpers.typing import ConfigType
+
+from .const import CONF_LINK, DOMAIN, LINK_CAN, MANUFACTURER, SERVICE_REFRESH_DETAILS
+from .coordinator import (
+    PylontechConfigEntry,
+    PylontechCoordinator,
+    PylontechRuntimeData,
+    bank_device_identifier,
+    module_key_from_device,
+)
+
+if TYPE_CHECKING:
+    from .core.faults import FaultUpdate
+    from .core.model import Bank
+
+try:  # repairs/events live in issues.py (entities helper); tolerate its absence
+    from .issues import async_update_issues as _async_update_issues
+except ModuleNotFoundError as _err:  # pragma: no cover - only before issues.py exists
+    if _err.name != f"{__name__}.issues":
+        raise
+    _async_update_issues = None
+
+PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+REFRESH_DETAILS_SCHEMA = vol.Schema({vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string})
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the integration's actions (once, not per entry)."""
+
+    async def _refresh_details(call: ServiceCall) -> None:
+        entry: PylontechConfigEntry = async_get_config_entry(
+            hass, DOMAIN, call.data[ATTR_CONFIG_ENTRY_ID]
+        )
+        coordinator = entry.runtime_data.coordinator
+        if coordinator.link is None:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="no_details_over_can",
+                translation_placeholders={"title": entry.title},
+            )
+        await coordinator.async_refresh_details()
+        if not coordinator.last_update_success:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="refresh_failed",
+                translation_placeholders={"title": entry.title},
+            )
+
+    hass.services.async_register(
+        DOMAIN, SERVICE_REFRESH_DETAILS, _refresh_details, schema=REFRESH_DETAILS_SCHEMA
+    )
+    return True
+
+
+def _bank_model(bank: Bank, link: str) -> str | None:
+    if bank.model:
+        return bank.model
+    return "Battery bank (CAN)" if link == LINK_CAN else None
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: PylontechConfigEntry) -> bool:
+    """Open the link, read the bank once, register its device and set up platforms."""
+    coordinator = PylontechCoordinator(hass, entry)
+    try:
+        await coordinator.async_config_entry_first_refresh()
+    except ConfigEntryNotReady:
+        await coordinator.async_shutdown_links()
+        raise
+    bank = coordinator.data
+    device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id,
+        identifiers={(DOMAIN, bank_device_identifier(entry))},
+        manufacturer=bank.manufacturer or MANUFACTURER,
+        model=_bank_model(bank, entry.data[CONF_LINK]),
+        name=entry.title,
+        serial_number=bank.serial_number,
+        sw_version=bank.firmware,
+    )
+    entry.runtime_data = PylontechRuntimeData(coordinator=coordinator, bank_device_id=device.id)
+    _async_register_fault_handlers(hass, entry, coordinator)
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+@callback
+def _async_register_fault_handlers(
+    hass: HomeAssistant, entry: PylontechConfigEntry, coordinator: PylontechCoordinator
+) -> None:
+    """Hand fault updates to the repairs/events code (``issues.py``), if present."""
+    handler = _async_update_issues
+    if handler is None:
+        return
+
+    @callback
+    def _on_faults(update: FaultUpdate) -> None:
+        handler(hass, entry, update)
+
+    entry.async_on_unload(coordinator.async_add_fault_listener(_on_faults))
+    if coordinator.fault_update is not None:
+        _on_faults(coordinator.fault_update)
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: PylontechConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """Allow removing a module device once that module no longer answers."""
+    key = module_key_from_device(entry, device)
+    if key is None:
+        return False  # the bank device goes with the entry
+    return key not in entry.runtime_data.coordinator.present_modules
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: PylontechConfigEntry) -> bool:
+    """Unload platforms; the coordinator's shutdown (registered on unload) closes the links."""
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded:
+        await entry.runtime_data.coordinator.async_shutdown_links()
+    return unloaded

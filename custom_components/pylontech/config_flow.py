@@ -1,0 +1,606 @@
+"""Config flow for Pylontech battery banks: pick a link, probe it, create the entry."""
+
+from __future__ import annotations
+
+import ipaddress
+import os.path
+import re
+from collections.abc import Mapping
+from typing import Any, override
+from urllib.parse import urlsplit
+
+import voluptuous as vol
+from homeassistant.components import usb
+from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlowWithReload,
+)
+from homeassistant.core import callback
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    SerialPortSelector,
+    TextSelector,
+)
+from homeassistant.helpers.service_info.usb import UsbServiceInfo
+
+from .const import (
+    CAN_BITRATE,
+    CAN_INTERFACES,
+    CAN_SLCAN,
+    CAN_SOCKETCAN,
+    CAN_SOCKETCAND,
+    COMPANION_NONE,
+    CONF_BAUDRATE,
+    CONF_CAN_CHANNEL,
+    CONF_CAN_HOST,
+    CONF_CAN_INTERFACE,
+    CONF_CAN_KEEPALIVE,
+    CONF_CAN_PORT,
+    CONF_CELL_ENTITIES,
+    CONF_COMPANION,
+    CONF_DETAIL_INTERVAL,
+    CONF_DEVICE,
+    CONF_GROUP,
+    CONF_HOST,
+    CONF_LINK,
+    CONF_POLITE,
+    CONF_PORT,
+    CONF_SCAN_INTERVAL,
+    CONF_TRANSPORT,
+    CONF_URL,
+    CONSOLE_BAUDRATE,
+    DEFAULT_CAN_CHANNEL,
+    DEFAULT_CAN_KEEPALIVE,
+    DEFAULT_CELL_ENTITIES,
+    DEFAULT_DETAIL_INTERVAL,
+    DEFAULT_POLITE,
+    DEFAULT_RS485_BAUDRATE,
+    DEFAULT_SCAN_INTERVAL,
+    DEFAULT_SOCKETCAND_PORT,
+    DOMAIN,
+    LINK_CAN,
+    LINK_CONSOLE,
+    LINK_RS485,
+    LOGGER,
+    MAX_DETAIL_INTERVAL,
+    MAX_GROUP,
+    MAX_SCAN_INTERVAL,
+    MIN_DETAIL_INTERVAL,
+    MIN_SCAN_INTERVAL,
+    RS485_BAUDRATES,
+    TRANSPORT_RFC2217,
+    TRANSPORT_TCP,
+)
+from .core import errors
+from .core.links import ProbeResult, probe_can, probe_console, probe_rs485
+
+# USB ids (upper-case hex) of adapters that speak CAN rather than a serial byte stream.
+_USB_GS_USB = ("1D50", "606F")  # candleLight / gs_usb: a kernel socketcan interface
+_USB_SLCAN = ("16D0", "117E")  # CANable with slcan firmware: a serial port
+
+_DEVICE_PATH = re.compile(r"/dev/[A-Za-z0-9_.:+@/-]{1,200}")
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+_URL_SCHEMES = frozenset({"socket", "tcp", "rfc2217"})
+_CAN_CHANNEL = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+
+# Most specific first: the first class the error is an instance of picks the message.
+_ERROR_KEYS: tuple[tuple[type[BaseException], str], ...] = (
+    (errors.InvalidUrlError, "invalid_url"),
+    (errors.PortNotFoundError, "port_not_found"),
+    (errors.PortPermissionError, "permission_denied"),
+    (errors.PortBusyError, "port_busy"),
+    (errors.GatewayUnreachableError, "cannot_connect"),
+    (errors.CanInterfaceError, "can_interface"),
+    (errors.WakeUpError, "wake_up_failed"),
+    (errors.WrongBaudError, "wrong_baud"),
+    (errors.DialectError, "not_pylontech"),
+    (errors.LinkTimeoutError, "no_answer"),
+    (errors.ChecksumError, "wrong_baud"),
+    (errors.ResponseError, "not_pylontech"),
+    (errors.ProtocolError, "wrong_baud"),
+    (errors.LinkError, "cannot_connect"),
+)
+InvalidUrlError = errors.InvalidUrlError
+
+
+def validate_url(value: str) -> str:
+    """Return a serial device path or gateway URL in canonical form, or raise.
+
+    Accepted: an absolute path under /dev (no `..`, no shell metacharacters) or
+    ``socket://``, ``tcp://``, ``rfc2217://`` with a host and a port and nothing else.
+    """
+    value = value.strip()
+    if value.startswith("/"):
+        if not _DEVICE_PATH.fullmatch(value) or os.path.normpath(value) != value:
+            raise InvalidUrlError(f"not a device path or gateway URL: {value!r}")
+        return value
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as err:
+        raise InvalidUrlError(f"not a valid gateway URL: {value!r}") from err
+    if (
+        parts.scheme not in _URL_SCHEMES
+        or port is None
+        or not 0 < port < 65536
+        or parts.username is not None
+        or parts.password is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or not parts.hostname
+    ):
+        raise InvalidUrlError(f"not a device path or gateway URL: {value!r}")
+    host = validate_host(parts.hostname)
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}:{port}"
+
+
+def validate_host(value: str) -> str:
+    """Return a host name or IP address, or raise ``InvalidUrlError``."""
+    value = value.strip()
+    try:
+        return str(ipaddress.ip_address(value.strip("[]")))
+    except ValueError:
+        pass
+    if not _HOSTNAME.fullmatch(value):
+        raise InvalidUrlError(f"not a device path or gateway URL: {value!r}")
+    return value.lower()
+
+
+def gateway_url(transport: str, host: str, port: int) -> str:
+    """The serialx URL of a network serial gateway."""
+    scheme = "rfc2217" if transport == TRANSPORT_RFC2217 else "socket"
+    return validate_url(f"{scheme}://{validate_host(host)}:{int(port)}")
+
+
+def error_key(err: BaseException) -> str:
+    """The translated error key for an exception raised while probing a link."""
+    for cls, key in _ERROR_KEYS:
+        if isinstance(err, cls):
+            return key
+    return "unknown"
+
+
+def can_unique_id(data: Mapping[str, Any]) -> str:
+    """A stable id for a CAN-only entry, derived from where the bus is reached."""
+    parts = [LINK_CAN, data[CONF_CAN_INTERFACE], data[CONF_CAN_CHANNEL]]
+    if data[CONF_CAN_INTERFACE] == CAN_SOCKETCAND:
+        parts += [data.get(CONF_CAN_HOST) or "", str(data.get(CONF_CAN_PORT) or "")]
+    return ":".join(parts)
+
+
+def can_bus_kwargs(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Extra python-can bus arguments (host/port of a socketcand daemon)."""
+    if data.get(CONF_CAN_INTERFACE) != CAN_SOCKETCAND:
+        return {}
+    return {
+        "host": data.get(CONF_CAN_HOST),
+        "port": int(data.get(CONF_CAN_PORT) or DEFAULT_SOCKETCAND_PORT),
+    }
+
+
+async def async_probe(data: Mapping[str, Any]) -> ProbeResult:
+    """Probe the link an entry describes; raises ``PylontechError`` subclasses."""
+    link = data[CONF_LINK]
+    if link == LINK_RS485:
+        return await probe_rs485(data[CONF_URL], data[CONF_BAUDRATE], group=data.get(CONF_GROUP, 0))
+    if link == LINK_CONSOLE:
+        return await probe_console(data[CONF_URL], data.get(CONF_BAUDRATE, CONSOLE_BAUDRATE))
+    return await probe_can(
+        data[CONF_CAN_INTERFACE],
+        data[CONF_CAN_CHANNEL],
+        bitrate=CAN_BITRATE,
+        **can_bus_kwargs(data),
+    )
+
+
+def _title(data: Mapping[str, Any], result: ProbeResult) -> str:
+    model = result.model or "battery bank"
+    if data[CONF_LINK] == LINK_CAN:
+        return f"Pylontech {model} (CAN {data[CONF_CAN_CHANNEL]})"
+    return f"Pylontech {model}"
+
+
+def _fallback_unique_id(data: Mapping[str, Any]) -> str:
+    """Unique id when the bank does not report a barcode (old firmware)."""
+    if data[CONF_LINK] == LINK_CAN:
+        return can_unique_id(data)
+    return f"{data[CONF_LINK]}:{data[CONF_URL]}:{data.get(CONF_GROUP, 0)}"
+
+
+def _select(options: list[str], translation_key: str) -> SelectSelector:
+    return SelectSelector(
+        SelectSelectorConfig(
+            options=options, mode=SelectSelectorMode.DROPDOWN, translation_key=translation_key
+        )
+    )
+
+
+def _number(minimum: int, maximum: int, unit: str | None = None) -> vol.All:
+    config = NumberSelectorConfig(min=minimum, max=maximum, mode=NumberSelectorMode.BOX)
+    if unit is not None:
+        config["unit_of_measurement"] = unit
+    return vol.All(NumberSelector(config), vol.Coerce(int))
+
+
+_BAUD_SELECTOR = vol.All(_select([str(b) for b in RS485_BAUDRATES], "baudrate"), vol.Coerce(int))
+_TRANSPORT_SELECTOR = _select([TRANSPORT_TCP, TRANSPORT_RFC2217], "transport")
+_RS485_EXTRA = {
+    vol.Required(CONF_BAUDRATE, default=str(DEFAULT_RS485_BAUDRATE)): _BAUD_SELECTOR,
+    vol.Required(CONF_GROUP, default=0): _number(0, MAX_GROUP),
+}
+_NETWORK = {
+    vol.Required(CONF_HOST): TextSelector(),
+    vol.Required(CONF_PORT): _number(1, 65535),
+    vol.Required(CONF_TRANSPORT, default=TRANSPORT_TCP): _TRANSPORT_SELECTOR,
+}
+SCHEMAS: dict[str, vol.Schema] = {
+    "rs485_serial": vol.Schema({vol.Required(CONF_DEVICE): SerialPortSelector(), **_RS485_EXTRA}),
+    "rs485_network": vol.Schema({**_NETWORK, **_RS485_EXTRA}),
+    "console_serial": vol.Schema({vol.Required(CONF_DEVICE): SerialPortSelector()}),
+    "console_network": vol.Schema(dict(_NETWORK)),
+    "can": vol.Schema(
+        {
+            vol.Required(CONF_CAN_INTERFACE, default=CAN_SOCKETCAN): _select(
+                list(CAN_INTERFACES), "can_interface"
+            ),
+            vol.Required(CONF_CAN_CHANNEL, default=DEFAULT_CAN_CHANNEL): TextSelector(),
+            vol.Optional(CONF_CAN_HOST): TextSelector(),
+            vol.Optional(CONF_CAN_PORT): _number(1, 65535),
+        }
+    ),
+}
+
+
+def _entry_data(step: str, user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn a submitted form into entry data; raises ``InvalidUrlError``."""
+    if step == "can":
+        return can_entry_data(user_input)
+    link = LINK_RS485 if step.startswith(LINK_RS485) else LINK_CONSOLE
+    if step.endswith("_serial"):
+        url = validate_url(user_input[CONF_DEVICE])
+    else:
+        url = gateway_url(user_input[CONF_TRANSPORT], user_input[CONF_HOST], user_input[CONF_PORT])
+    data: dict[str, Any] = {CONF_LINK: link, CONF_URL: url}
+    if link == LINK_RS485:
+        data[CONF_BAUDRATE] = int(user_input[CONF_BAUDRATE])
+        data[CONF_GROUP] = int(user_input[CONF_GROUP])
+    else:
+        data[CONF_BAUDRATE] = CONSOLE_BAUDRATE
+    return data
+
+
+def can_entry_data(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate the CAN form fields; raises ``InvalidUrlError``."""
+    interface = user_input[CONF_CAN_INTERFACE]
+    channel = str(user_input[CONF_CAN_CHANNEL]).strip()
+    if interface not in CAN_INTERFACES:
+        raise InvalidUrlError(f"unknown CAN interface: {interface!r}")
+    if interface == CAN_SLCAN:
+        channel = validate_url(channel)  # a serial device or socket:// URL
+    elif not _CAN_CHANNEL.fullmatch(channel):
+        raise InvalidUrlError(f"not a CAN channel name: {channel!r}")
+    data: dict[str, Any] = {
+        CONF_LINK: LINK_CAN,
+        CONF_CAN_INTERFACE: interface,
+        CONF_CAN_CHANNEL: channel,
+    }
+    if interface == CAN_SOCKETCAND:
+        if not user_input.get(CONF_CAN_HOST):
+            raise InvalidUrlError("socketcand needs the host of the daemon")
+        data[CONF_CAN_HOST] = validate_host(user_input[CONF_CAN_HOST])
+        data[CONF_CAN_PORT] = int(user_input.get(CONF_CAN_PORT) or DEFAULT_SOCKETCAND_PORT)
+    return data
+
+
+def _form_values(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Entry data back into form fields, to pre-fill a reconfigure form."""
+    values: dict[str, Any] = dict(data)
+    url = str(data.get(CONF_URL, ""))
+    if url.startswith("/"):
+        values[CONF_DEVICE] = url
+    elif url:
+        parts = urlsplit(url)
+        values[CONF_HOST] = parts.hostname
+        values[CONF_PORT] = parts.port
+        values[CONF_TRANSPORT] = TRANSPORT_RFC2217 if parts.scheme == "rfc2217" else TRANSPORT_TCP
+    if CONF_BAUDRATE in values:
+        values[CONF_BAUDRATE] = str(values[CONF_BAUDRATE])
+    return values
+
+
+class PylontechConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Set up a bank reached over CAN, RS485 or the RS232 console."""
+
+    VERSION = 1
+    MINOR_VERSION = 1
+
+    def __init__(self) -> None:
+        """Start with nothing discovered."""
+        self._usb_device: str | None = None
+        self._usb_kind: str | None = None
+
+    @staticmethod
+    @callback
+    @override
+    def async_get_options_flow(config_entry: ConfigEntry) -> PylontechOptionsFlow:
+        """Options: intervals, cell entities, bus manners, a second link."""
+        return PylontechOptionsFlow()
+
+    @override
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask which link the bank is reached over."""
+        return self.async_show_menu(
+            step_id="user", menu_options=[LINK_CAN, LINK_RS485, LINK_CONSOLE]
+        )
+
+    async def async_step_rs485(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """RS485: a local serial adapter or a network serial gateway."""
+        return self.async_show_menu(step_id="rs485", menu_options=["rs485_serial", "rs485_network"])
+
+    async def async_step_console(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Console: a local serial adapter or a network serial gateway."""
+        return self.async_show_menu(
+            step_id="console", menu_options=["console_serial", "console_network"]
+        )
+
+    async def async_step_rs485_serial(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """RS485 through a local USB/serial adapter."""
+        return await self._async_link_form("rs485_serial", user_input)
+
+    async def async_step_rs485_network(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """RS485 through a TCP or RFC 2217 serial gateway."""
+        return await self._async_link_form("rs485_network", user_input)
+
+    async def async_step_console_serial(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Console through a local USB/serial adapter."""
+        return await self._async_link_form("console_serial", user_input)
+
+    async def async_step_console_network(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Console through a TCP or RFC 2217 serial gateway."""
+        return await self._async_link_form("console_network", user_input)
+
+    async def async_step_can(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """CAN through socketcan, an slcan adapter or a socketcand daemon."""
+        return await self._async_link_form("can", user_input)
+
+    async def _async_link_form(
+        self, step: str, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
+        """Show a link form; on submit validate, probe, and create or update the entry."""
+        errors: dict[str, str] = {}
+        placeholders = {"error": ""}
+        if user_input is not None:
+            try:
+                data = _entry_data(step, user_input)
+                result = await async_probe(data)
+            except InvalidUrlError:
+                errors["base"] = "invalid_url"
+            except errors.PylontechError as err:
+                errors["base"] = error_key(err)
+                placeholders["error"] = str(err)
+                LOGGER.debug("Probe of %s failed: %s", step, err)
+            except Exception:  # noqa: BLE001 - a config flow must never crash on a probe
+                LOGGER.exception("Unexpected error while probing a Pylontech link")
+                errors["base"] = "unknown"
+            else:
+                return await self._async_finish(data, result)
+        defaults = user_input
+        if defaults is None and self.source == SOURCE_RECONFIGURE:
+            defaults = _form_values(self._get_reconfigure_entry().data)
+        return self.async_show_form(
+            step_id=step,
+            data_schema=self.add_suggested_values_to_schema(SCHEMAS[step], defaults or {}),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    async def _async_finish(self, data: dict[str, Any], result: ProbeResult) -> ConfigFlowResult:
+        unique_id = result.serial_number or _fallback_unique_id(data)
+        if self.source == SOURCE_RECONFIGURE:
+            entry = self._get_reconfigure_entry()
+            if data[CONF_LINK] == LINK_CAN and entry.unique_id == can_unique_id(entry.data):
+                # A CAN-only id names where the bus was reached; moving the bus renames it.
+                await self.async_set_unique_id(unique_id, raise_on_progress=False)
+                if unique_id != entry.unique_id:
+                    self._abort_if_unique_id_configured()
+                return self.async_update_reload_and_abort(entry, unique_id=unique_id, data=data)
+            await self.async_set_unique_id(unique_id, raise_on_progress=False)
+            self._abort_if_unique_id_mismatch()
+            return self.async_update_reload_and_abort(entry, data=data)
+        await self.async_set_unique_id(unique_id, raise_on_progress=False)
+        self._abort_if_unique_id_configured()
+        return self.async_create_entry(title=_title(data, result), data=data)
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change how an existing bank is reached; it must stay the same bank."""
+        entry = self._get_reconfigure_entry()
+        link = entry.data[CONF_LINK]
+        if link == LINK_RS485:
+            return await self.async_step_rs485()
+        if link == LINK_CONSOLE:
+            return await self.async_step_console()
+        return await self.async_step_can()
+
+    async def async_step_usb(self, discovery_info: UsbServiceInfo) -> ConfigFlowResult:
+        """A known USB serial or USB-CAN adapter was plugged in."""
+        device = await self.hass.async_add_executor_job(usb.get_serial_by_id, discovery_info.device)
+        ids = (discovery_info.vid.upper(), discovery_info.pid.upper())
+        await self.async_set_unique_id(
+            f"usb:{ids[0]}:{ids[1]}:{discovery_info.serial_number or device}"
+        )
+        self._abort_if_unique_id_configured()
+        for entry in self._async_current_entries(include_ignore=False):
+            if device in (entry.data.get(CONF_URL), entry.data.get(CONF_CAN_CHANNEL)):
+                return self.async_abort(reason="already_configured")
+        if ids == _USB_GS_USB:
+            self._usb_kind = "gs_usb"
+        elif ids == _USB_SLCAN:
+            self._usb_kind = "slcan"
+        else:
+            self._usb_kind = "serial"
+        self._usb_device = device
+        self.context["title_placeholders"] = {
+            "name": usb.human_readable_device_name(
+                device,
+                discovery_info.serial_number,
+                discovery_info.manufacturer,
+                discovery_info.description,
+                discovery_info.vid,
+                discovery_info.pid,
+            )
+        }
+        return await self.async_step_usb_confirm()
+
+    async def async_step_usb_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Confirm a discovered adapter and say what is on the other end."""
+        assert self._usb_device is not None
+        errors: dict[str, str] = {}
+        placeholders = {"device": self._usb_device, "error": ""}
+        if self._usb_kind == "serial":
+            schema = vol.Schema(
+                {
+                    vol.Required(CONF_LINK, default=LINK_RS485): _select(
+                        [LINK_RS485, LINK_CONSOLE], "usb_link"
+                    ),
+                    **_RS485_EXTRA,
+                }
+            )
+        elif self._usb_kind == "gs_usb":
+            schema = vol.Schema(
+                {vol.Required(CONF_CAN_CHANNEL, default=DEFAULT_CAN_CHANNEL): TextSelector()}
+            )
+        else:
+            schema = vol.Schema({})
+        if user_input is not None:
+            try:
+                data = self._usb_entry_data(user_input)
+                result = await async_probe(data)
+            except InvalidUrlError:
+                errors["base"] = "invalid_url"
+            except errors.PylontechError as err:
+                errors["base"] = error_key(err)
+                placeholders["error"] = str(err)
+            except Exception:  # noqa: BLE001 - a config flow must never crash on a probe
+                LOGGER.exception("Unexpected error while probing a Pylontech link")
+                errors["base"] = "unknown"
+            else:
+                return await self._async_finish(data, result)
+        return self.async_show_form(
+            step_id="usb_confirm",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    def _usb_entry_data(self, user_input: Mapping[str, Any]) -> dict[str, Any]:
+        assert self._usb_device is not None
+        if self._usb_kind == "gs_usb":
+            return can_entry_data(
+                {CONF_CAN_INTERFACE: CAN_SOCKETCAN, CONF_CAN_CHANNEL: user_input[CONF_CAN_CHANNEL]}
+            )
+        if self._usb_kind == "slcan":
+            return can_entry_data(
+                {CONF_CAN_INTERFACE: CAN_SLCAN, CONF_CAN_CHANNEL: self._usb_device}
+            )
+        step = "rs485_serial" if user_input[CONF_LINK] == LINK_RS485 else "console_serial"
+        return _entry_data(step, {**user_input, CONF_DEVICE: self._usb_device})
+
+
+class PylontechOptionsFlow(OptionsFlowWithReload):
+    """Polling intervals, cell entities, bus manners and an optional CAN companion link."""
+
+    def __init__(self) -> None:
+        """Hold the first page's answers while the companion page is shown."""
+        self._pending: dict[str, Any] = {}
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """The main options page."""
+        link = self.config_entry.data[CONF_LINK]
+        options = self.config_entry.options
+        if user_input is not None:
+            wants_companion = user_input.pop(CONF_COMPANION, COMPANION_NONE) == LINK_CAN
+            self._pending = {**user_input, CONF_COMPANION: None}
+            if wants_companion:
+                return await self.async_step_companion()
+            return self.async_create_entry(data=self._pending)
+
+        fields: dict[Any, Any] = {}
+        if link != LINK_CAN:
+            fields[vol.Required(CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL)] = _number(
+                MIN_SCAN_INTERVAL, MAX_SCAN_INTERVAL, "s"
+            )
+            fields[vol.Required(CONF_DETAIL_INTERVAL, default=DEFAULT_DETAIL_INTERVAL)] = _number(
+                MIN_DETAIL_INTERVAL, MAX_DETAIL_INTERVAL, "s"
+            )
+            fields[vol.Required(CONF_CELL_ENTITIES, default=DEFAULT_CELL_ENTITIES)] = (
+                BooleanSelector()
+            )
+        if link == LINK_RS485:
+            fields[vol.Required(CONF_POLITE, default=DEFAULT_POLITE)] = BooleanSelector()
+        fields[vol.Required(CONF_CAN_KEEPALIVE, default=DEFAULT_CAN_KEEPALIVE)] = BooleanSelector()
+        if link != LINK_CAN:
+            fields[vol.Required(CONF_COMPANION, default=COMPANION_NONE)] = _select(
+                [COMPANION_NONE, LINK_CAN], "companion"
+            )
+        suggested = dict(options)
+        suggested[CONF_COMPANION] = LINK_CAN if options.get(CONF_COMPANION) else COMPANION_NONE
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(vol.Schema(fields), suggested),
+        )
+
+    async def async_step_companion(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Where the CAN companion link is reached; probed before it is saved."""
+        errors: dict[str, str] = {}
+        placeholders = {"error": ""}
+        if user_input is not None:
+            try:
+                companion = can_entry_data(user_input)
+                await async_probe(companion)
+            except InvalidUrlError:
+                errors["base"] = "invalid_url"
+            except errors.PylontechError as err:
+                errors["base"] = error_key(err)
+                placeholders["error"] = str(err)
+            except Exception:  # noqa: BLE001 - a flow must never crash on a probe
+                LOGGER.exception("Unexpected error while probing a Pylontech CAN link")
+                errors["base"] = "unknown"
+            else:
+                return self.async_create_entry(data={**self._pending, CONF_COMPANION: companion})
+        current = self.config_entry.options.get(CONF_COMPANION) or {}
+        return self.async_show_form(
+            step_id="companion",
+            data_schema=self.add_suggested_values_to_schema(SCHEMAS["can"], user_input or current),
+            errors=errors,
+            description_placeholders=placeholders,
+        )

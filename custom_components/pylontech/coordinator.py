@@ -1,0 +1,530 @@
+"""One coordinator per config entry: reads the bank, merges links, tracks faults.
+
+Hook for entities, repairs and events
+-------------------------------------
+* ``coordinator.data`` is the latest merged :class:`Bank` (``always_update=False``:
+  listeners only run when the snapshot changed).
+* ``coordinator.present_modules`` is the set of module keys ``(group, index)`` that
+  answered the latest poll; a module entity is available when its key is in it (and
+  the coordinator itself is available). ``coordinator.known_modules`` holds every key
+  seen since setup (create module entities for these).
+* ``coordinator.fault_update`` is the latest :class:`FaultUpdate` and
+  ``coordinator.active_faults`` its ``active`` tuple.
+* ``coordinator.async_add_fault_listener(callback)`` registers
+  ``callback(update: FaultUpdate) -> None`` (a plain, non-blocking function run in
+  the event loop) and returns the function that removes it. It is called once for
+  every successful poll or CAN push (changed or not, so time-based rules advance),
+  just *before* ``coordinator.data`` is replaced and entity listeners run (read the
+  snapshot from the rules' view via ``update.active``). ``update.started``/``update.ended``/``update.flag_changes`` say what
+  changed (empty when nothing did); ``update.active`` is the full current set, so a
+  listener can raise and clear Repairs issues idempotently. The first update after
+  setup reports every already-active fault as started.
+  ``__init__.async_setup_entry`` registers ``issues.async_update_issues`` (owned by
+  the entities helper) here when that module exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from datetime import timedelta
+from typing import Any, override
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.device_registry import DeviceEntry
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .const import (
+    CAN_BITRATE,
+    CAN_FIRST_DATA_TIMEOUT,
+    CAN_SOCKETCAND,
+    CAN_STALE_AFTER,
+    CONF_BAUDRATE,
+    CONF_CAN_CHANNEL,
+    CONF_CAN_HOST,
+    CONF_CAN_INTERFACE,
+    CONF_CAN_KEEPALIVE,
+    CONF_CAN_PORT,
+    CONF_CELL_ENTITIES,
+    CONF_COMPANION,
+    CONF_DETAIL_INTERVAL,
+    CONF_GROUP,
+    CONF_LINK,
+    CONF_POLITE,
+    CONF_SCAN_INTERVAL,
+    CONF_URL,
+    CONSOLE_BAUDRATE,
+    DEFAULT_CAN_KEEPALIVE,
+    DEFAULT_CELL_ENTITIES,
+    DEFAULT_DETAIL_INTERVAL,
+    DEFAULT_POLITE,
+    DEFAULT_SCAN_INTERVAL,
+    DEFAULT_SOCKETCAND_PORT,
+    DOMAIN,
+    LINK_CAN,
+    LINK_CONSOLE,
+    LOGGER,
+)
+from .core.errors import PylontechError
+from .core.faults import ActiveFault, FaultTracker, FaultUpdate
+from .core.links import CanLink, ConsoleLink, ReadPlan, Rs485Link
+from .core.model import Bank, Module
+
+type FaultListener = Callable[[FaultUpdate], None]
+type PollingLink = Rs485Link | ConsoleLink
+
+# A CAN-only entry has no poll; this slow "watchdog" refresh notices a silent bus.
+CAN_WATCHDOG_INTERVAL = timedelta(seconds=CAN_STALE_AFTER * 1.5)
+
+# Identity and statistics read on slow cycles; carried into the fast snapshots between.
+_MODULE_DETAIL_FIELDS = ("model", "manufacturer", "serial_number", "firmware", "soh", "counters")
+_BANK_DETAIL_FIELDS = ("manufacturer", "model", "serial_number", "firmware", "protocol_version")
+
+
+@dataclass(slots=True)
+class PylontechRuntimeData:
+    """What a loaded entry keeps: its coordinator and the bank's device id."""
+
+    coordinator: PylontechCoordinator
+    bank_device_id: str
+
+
+type PylontechConfigEntry = ConfigEntry[PylontechRuntimeData]
+
+
+def bank_device_identifier(entry: ConfigEntry) -> str:
+    """Device-registry identifier (under ``DOMAIN``) of the bank device."""
+    return entry.entry_id  # stable across reconfigure, unlike a derived CAN unique id
+
+
+def module_device_identifier(entry: ConfigEntry, key: tuple[int, int]) -> str:
+    """Device-registry identifier of a module device, by position ``(group, index)``.
+
+    Entities of a module belong on this device (``via_device_id`` = the bank's
+    ``runtime_data.bank_device_id``); position, not serial, so a swapped module keeps
+    its history and a module without a readable serial still gets a device.
+    """
+    group, index = key
+    return f"{bank_device_identifier(entry)}_module_{group}_{index}"
+
+
+def module_key_from_device(entry: ConfigEntry, device: DeviceEntry) -> tuple[int, int] | None:
+    """The module position a device stands for, or None for the bank (or a stranger)."""
+    prefix = f"{bank_device_identifier(entry)}_module_"
+    for domain, identifier in device.identifiers:
+        if domain != DOMAIN or not identifier.startswith(prefix):
+            continue
+        group, _, index = identifier.removeprefix(prefix).partition("_")
+        if group.isdecimal() and index.isdecimal():
+            return int(group), int(index)
+    return None
+
+
+def entry_option(entry: ConfigEntry, key: str, default: Any) -> Any:
+    """An option of the entry, or its default when never set."""
+    return entry.options.get(key, default)
+
+
+def _is_unset(value: Any) -> bool:
+    return value is None or value == ()
+
+
+def carry_details(fresh: Bank, remembered: Bank | None) -> Bank:
+    """Fill identity/statistics that this poll did not read from the last slow read.
+
+    Only modules present in ``fresh`` are touched, so a module that dropped out
+    of the poll stays out.
+    """
+    if remembered is None:
+        return fresh
+    bank_updates = {
+        name: getattr(remembered, name)
+        for name in _BANK_DETAIL_FIELDS
+        if _is_unset(getattr(fresh, name)) and not _is_unset(getattr(remembered, name))
+    }
+    modules: list[Module] = []
+    changed = False
+    for module in fresh.modules:
+        known = remembered.module(module.index, module.group)
+        if known is None:
+            modules.append(module)
+            continue
+        updates = {
+            name: getattr(known, name)
+            for name in _MODULE_DETAIL_FIELDS
+            if _is_unset(getattr(module, name)) and not _is_unset(getattr(known, name))
+        }
+        if updates:
+            changed = True
+            module = replace(module, **updates)
+        modules.append(module)
+    if changed:
+        bank_updates["modules"] = tuple(modules)
+    return replace(fresh, **bank_updates) if bank_updates else fresh
+
+
+def remember_details(remembered: Bank | None, fresh: Bank) -> Bank:
+    """Keep the identity/statistics ``fresh`` carries for later fast polls."""
+    base = remembered or Bank()
+    bank_updates = {
+        name: getattr(fresh, name)
+        for name in _BANK_DETAIL_FIELDS
+        if not _is_unset(getattr(fresh, name))
+    }
+    modules = {m.key: m for m in base.modules}
+    for module in fresh.modules:
+        values = {
+            name: getattr(module, name)
+            for name in _MODULE_DETAIL_FIELDS
+            if not _is_unset(getattr(module, name))
+        }
+        if not values:
+            continue
+        known = modules.get(module.key)
+        modules[module.key] = (
+            Module(index=module.index, group=module.group, **values)
+            if known is None
+            else replace(known, **values)
+        )
+    bank_updates["modules"] = tuple(modules[key] for key in sorted(modules))
+    return replace(base, **bank_updates)
+
+
+def merge_companion(primary: Bank, companion: Bank | None) -> Bank:
+    """The primary link's bank with a companion link's bank-level values laid over it.
+
+    The companion (CAN) broadcasts limits, flags and whole-stack values every second;
+    the primary (RS485/console) owns the modules. Companion modules are ignored so
+    module presence always follows the primary poll.
+    """
+    if companion is None:
+        return primary
+    updates = {
+        f.name: getattr(companion, f.name)
+        for f in fields(Bank)
+        if f.name != "modules"
+        and not _is_unset(getattr(companion, f.name))
+        and getattr(companion, f.name) != frozenset()
+    }
+    # Flags are unions: a protection either link reports is real.
+    updates["protections"] = primary.protections | companion.protections
+    updates["alarms"] = primary.alarms | companion.alarms
+    return replace(primary, **updates)
+
+
+def create_polling_link(data: Mapping[str, Any], options: Mapping[str, Any]) -> PollingLink:
+    """The RS485 or console link an entry describes."""
+    if data[CONF_LINK] == LINK_CONSOLE:
+        return ConsoleLink(data[CONF_URL], baudrate=data.get(CONF_BAUDRATE, CONSOLE_BAUDRATE))
+    return Rs485Link(
+        data[CONF_URL],
+        baudrate=data[CONF_BAUDRATE],
+        group=data.get(CONF_GROUP, 0),
+        polite=options.get(CONF_POLITE, DEFAULT_POLITE),
+    )
+
+
+def create_can_link(
+    data: Mapping[str, Any],
+    *,
+    keepalive: bool,
+    on_update: Callable[[Bank], None],
+    on_stale: Callable[[bool], None],
+) -> CanLink:
+    """The CAN link a config (entry data or companion options) describes."""
+    extra: dict[str, Any] = {}
+    if data[CONF_CAN_INTERFACE] == CAN_SOCKETCAND:
+        extra = {
+            "host": data.get(CONF_CAN_HOST),
+            "port": int(data.get(CONF_CAN_PORT) or DEFAULT_SOCKETCAND_PORT),
+        }
+    return CanLink(
+        data[CONF_CAN_INTERFACE],
+        data[CONF_CAN_CHANNEL],
+        bitrate=CAN_BITRATE,
+        keepalive=keepalive,
+        on_update=on_update,
+        on_stale=on_stale,
+        stale_after=CAN_STALE_AFTER,
+        **extra,
+    )
+
+
+class PylontechCoordinator(DataUpdateCoordinator[Bank]):
+    """Reads one bank over its link(s) and publishes changed snapshots."""
+
+    config_entry: PylontechConfigEntry
+
+    def __init__(self, hass: HomeAssistant, entry: PylontechConfigEntry) -> None:
+        """Build the links an entry describes; nothing is opened yet."""
+        self.link_kind: str = entry.data[CONF_LINK]
+        options = entry.options
+        polling = self.link_kind != LINK_CAN
+        scan = timedelta(seconds=entry_option(entry, CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL))
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=entry.title,
+            update_interval=scan if polling else CAN_WATCHDOG_INTERVAL,
+            always_update=False,
+        )
+        self.detail_interval: float = float(
+            entry_option(entry, CONF_DETAIL_INTERVAL, DEFAULT_DETAIL_INTERVAL)
+        )
+        self.read_cells: bool = bool(entry_option(entry, CONF_CELL_ENTITIES, DEFAULT_CELL_ENTITIES))
+        keepalive = bool(options.get(CONF_CAN_KEEPALIVE, DEFAULT_CAN_KEEPALIVE))
+        self.link: PollingLink | None = (
+            create_polling_link(entry.data, options) if polling else None
+        )
+        self.can_link: CanLink | None = None
+        self.companion_config: Mapping[str, Any] | None = None
+        if not polling:
+            self.can_link = create_can_link(
+                entry.data,
+                keepalive=keepalive,
+                on_update=self._on_can_update,
+                on_stale=self._on_can_stale,
+            )
+        elif companion := options.get(CONF_COMPANION):
+            self.companion_config = companion
+            self.can_link = create_can_link(
+                companion,
+                keepalive=keepalive,
+                on_update=self._on_can_update,
+                on_stale=self._on_can_stale,
+            )
+        self.present_modules: frozenset[tuple[int, int]] = frozenset()
+        self.known_modules: frozenset[tuple[int, int]] = frozenset()
+        self.fault_update: FaultUpdate | None = None
+        self._fault_tracker = FaultTracker()
+        self._fault_listeners: list[FaultListener] = []
+        self._details: Bank | None = None  # identity/statistics of the last slow read
+        self._last_detail_read: float | None = None  # monotonic
+        self._detail_requested = False
+        self._primary_bank: Bank | None = None  # last good poll, before merging
+        self._can_bank: Bank | None = None
+        self._can_event = asyncio.Event()
+        self._companion_failed = False
+
+    # --- public hooks --------------------------------------------------------------
+
+    @property
+    def active_faults(self) -> tuple[ActiveFault, ...]:
+        """Faults active in the latest snapshot."""
+        return () if self.fault_update is None else self.fault_update.active
+
+    @callback
+    def async_add_fault_listener(self, listener: FaultListener) -> CALLBACK_TYPE:
+        """Call ``listener(update)`` on every new snapshot; returns the remover."""
+        self._fault_listeners.append(listener)
+
+        @callback
+        def remove() -> None:
+            if listener in self._fault_listeners:
+                self._fault_listeners.remove(listener)
+
+        return remove
+
+    def module_available(self, key: tuple[int, int]) -> bool:
+        """Whether a module answered the latest poll (and the link is up)."""
+        return self.last_update_success and key in self.present_modules
+
+    async def async_refresh_details(self) -> None:
+        """Read identity and statistics on the next poll, now."""
+        self._detail_requested = True
+        await self.async_refresh()
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Link state, stats and recent traffic of every link."""
+        data: dict[str, Any] = {
+            "link_kind": self.link_kind,
+            "last_update_success": self.last_update_success,
+            "last_exception": None if self.last_exception is None else repr(self.last_exception),
+            "present_modules": sorted(self.present_modules),
+            "known_modules": sorted(self.known_modules),
+            "detail_interval": self.detail_interval,
+            "read_cells": self.read_cells,
+        }
+        if self.link is not None:
+            data["link"] = self.link.diagnostics()
+        if self.can_link is not None:
+            data["can_link"] = self.can_link.diagnostics()
+        return data
+
+    @override
+    async def async_shutdown(self) -> None:
+        """Stop polling, then close the links (runs on unload and failed setup)."""
+        await super().async_shutdown()
+        await self.async_shutdown_links()
+
+    async def async_shutdown_links(self) -> None:
+        """Close every link (idempotent); called on unload."""
+        if self.can_link is not None:
+            await self.can_link.stop()
+        if self.link is not None:
+            await self.link.close()
+
+    # --- DataUpdateCoordinator -----------------------------------------------------
+
+    @override
+    async def _async_setup(self) -> None:
+        """Open the links; a failure becomes ``ConfigEntryNotReady`` on first refresh."""
+        try:
+            if self.link is not None:
+                await self.link.open()
+            if self.can_link is not None:
+                try:
+                    await self.can_link.start()
+                except PylontechError:
+                    if self.link is None:
+                        raise
+                    # A companion is a bonus: the bank still works without it.
+                    self._note_companion_failure()
+        except PylontechError as err:
+            await self.async_shutdown_links()
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="cannot_open_link",
+                translation_placeholders={"error": str(err)},
+            ) from err
+
+    @override
+    async def _async_update_data(self) -> Bank:
+        if self.link is None:
+            return await self._async_can_watchdog()
+        plan = self._next_plan()
+        try:
+            fresh = await self.link.read_bank(plan)
+        except PylontechError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="read_failed",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        if plan.identity or plan.statistics:
+            self._last_detail_read = time.monotonic()
+            self._detail_requested = False
+            self._details = remember_details(self._details, fresh)
+        fresh = carry_details(fresh, self._details)
+        self._primary_bank = fresh
+        bank = merge_companion(fresh, self._current_companion_bank())
+        self._after_snapshot(bank)
+        return bank
+
+    # --- internals -----------------------------------------------------------------
+
+    def _next_plan(self) -> ReadPlan:
+        now = time.monotonic()
+        slow = (
+            self._detail_requested
+            or self._last_detail_read is None
+            or now - self._last_detail_read >= self.detail_interval
+        )
+        return ReadPlan(identity=slow, statistics=slow, cells=self.read_cells)
+
+    def _current_companion_bank(self) -> Bank | None:
+        if self.can_link is None or self.link is None:
+            return None
+        bank = self.can_link.bank  # None while stale
+        if bank is None:
+            self._note_companion_failure()
+            return None
+        if self._companion_failed:
+            self._companion_failed = False
+            LOGGER.info("%s: the CAN companion link is delivering data again", self.name)
+        return bank
+
+    def _note_companion_failure(self) -> None:
+        if not self._companion_failed:
+            self._companion_failed = True
+            LOGGER.warning(
+                "%s: the CAN companion link delivers no data; continuing without it",
+                self.name,
+            )
+
+    async def _async_can_watchdog(self) -> Bank:
+        """CAN-only: wait for the first broadcast, then check the bus is still talking."""
+        assert self.can_link is not None
+        if self.data is None and self.can_link.bank is None:
+            try:
+                async with asyncio.timeout(CAN_FIRST_DATA_TIMEOUT):
+                    await self._can_event.wait()
+            except TimeoutError:
+                pass
+        bank = self.can_link.bank  # None before the first broadcast and while stale
+        if bank is None:
+            raise UpdateFailed(translation_domain=DOMAIN, translation_key="can_silent")
+        self._after_snapshot(bank)
+        return bank
+
+    @callback
+    def _on_can_update(self, bank: Bank) -> None:
+        """The CAN link has a changed snapshot (runs in the event loop)."""
+        self._can_event.set()
+        if self.link is not None:
+            self._remerge_companion()
+            return
+        if self.data is None:
+            return  # the first refresh picks it up
+        if bank != self.data or not self.last_update_success:
+            self._after_snapshot(bank)
+            self.async_set_updated_data(bank)
+
+    @callback
+    def _on_can_stale(self, stale: bool) -> None:
+        """The CAN broadcast stopped (True) or resumed (False)."""
+        if self.link is not None:
+            self._remerge_companion()
+            return
+        if self.data is None:
+            return
+        if stale:
+            # Logs the failure once and marks the entities unavailable.
+            self.async_set_update_error(
+                UpdateFailed(translation_domain=DOMAIN, translation_key="can_silent")
+            )
+            return
+        assert self.can_link is not None
+        if (bank := self.can_link.bank) is not None:
+            LOGGER.info("%s: the CAN broadcast resumed", self.name)
+            self._after_snapshot(bank)
+            self.async_set_updated_data(bank)
+
+    @callback
+    def _remerge_companion(self) -> None:
+        """Lay the companion's values over the last poll without rescheduling the poll."""
+        if self._primary_bank is None or not self.last_update_success:
+            return
+        merged = merge_companion(self._primary_bank, self._current_companion_bank())
+        if merged != self.data:
+            self._after_snapshot(merged)
+            self.data = merged
+            self.async_update_listeners()
+
+    def _after_snapshot(self, bank: Bank) -> None:
+        """Module presence and fault tracking for a snapshot about to be published."""
+        present = frozenset(m.key for m in bank.present_modules())
+        if present != self.present_modules:
+            gone = self.present_modules - present
+            back = present & (self.known_modules - self.present_modules)
+            for key in sorted(gone):
+                LOGGER.warning("%s: module %s stopped answering", self.name, _label(key))
+            for key in sorted(back):
+                LOGGER.info("%s: module %s is answering again", self.name, _label(key))
+            self.present_modules = present
+            self.known_modules |= present
+        # Every snapshot, changed or not: time-based rules (low SOC held, pending
+        # full-charge request) advance with the clock.
+        update = self._fault_tracker.update(bank, time.monotonic())
+        self.fault_update = update
+        for listener in list(self._fault_listeners):
+            listener(update)
+
+
+def _label(key: tuple[int, int]) -> str:
+    group, index = key
+    return f"{index}" if group == 0 else f"{group}.{index}"

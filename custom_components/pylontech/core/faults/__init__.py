@@ -1,0 +1,35 @@
+"""Documented faults and the rules that find them in a bank snapshot."""
+
+from .catalog import (
+    FAULTS,
+    FAULTS_BY_KEY,
+    FaultDefinition,
+    FaultFamily,
+    FaultKey,
+    Severity,
+    get_fault,
+)
+from .rules import (
+    ActiveFault,
+    FaultTracker,
+    FaultUpdate,
+    FlagChange,
+    active_fault_to_dict,
+    evaluate,
+)
+
+__all__ = [
+    "FAULTS",
+    "FAULTS_BY_KEY",
+    "ActiveFault",
+    "FaultDefinition",
+    "FaultFamily",
+    "FaultKey",
+    "FaultTracker",
+    "FaultUpdate",
+    "FlagChange",
+    "Severity",
+    "active_fault_to_dict",
+    "evaluate",
+    "get_fault",
+]

@@ -1,0 +1,611 @@
+"""RS485 link: polls a Pylontech bank with the ASCII-hex protocol over a serialx stream.
+
+One request is on the wire at a time. A background task reads the stream,
+cuts it into candidate frames with the codec's ``FrameSplitter`` and hands them
+to the request that waits for them; bytes that arrive while nothing was asked
+are foreign traffic (another master on the bus, or a late answer) and are
+counted, and in polite mode they make the link hold back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+import logging
+import time
+from typing import Any, TypeVar
+
+from ..errors import (
+    ChecksumError,
+    ConnectionLostError,
+    DialectError,
+    LinkError,
+    LinkTimeoutError,
+    NoResponseError,
+    ProtocolError,
+    ResponseError,
+    WrongBaudError,
+)
+from ..model import Bank, Module, merge_modules
+from ..protocol import rs485 as codec
+from .base import Backoff, LinkStats, ReadPlan, TrafficLog, printable
+from .transport import Connection, redact
+
+_LOGGER = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+#: Highest module count a Pylontech group documents (ADR 2..17 fits one nibble range).
+MAX_MODULES = 16
+#: Polls between cheap re-discovery probes (one request past the last known module).
+REDISCOVER_EVERY = 30
+#: Frames queued between the reader task and the waiting request.
+FRAME_QUEUE = 64
+#: Polite mode: how long the bus must have been quiet before we talk.
+POLITE_QUIET = 0.3
+#: Polite mode: longest we hold back for foreign traffic before sending anyway.
+POLITE_MAX_WAIT = 5.0
+#: Polite mode: smallest gap between our requests.
+POLITE_MIN_GAP = 0.05
+#: Retries of one request after a corrupted answer (never after a timeout).
+CORRUPT_RETRIES = 1
+
+ALL_MODULES = 0xFF
+
+
+class Rs485Link:
+    """A polled RS485 link to one battery group (master plus its slaves)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        baudrate: int = 115200,
+        group: int = 0,
+        request_timeout: float = 1.0,
+        polite: bool = False,
+        min_gap: float = 0.0,
+        max_modules: int = MAX_MODULES,
+    ) -> None:
+        """Configure the link; nothing is opened until ``open`` or ``read_bank``."""
+        if not 0 <= group <= 15:
+            raise ValueError("group must be 0..15")
+        self.url = url
+        self.baudrate = baudrate
+        self.group = group
+        self.request_timeout = max(0.05, float(request_timeout))
+        self.polite = polite
+        self.min_gap = max(0.0, float(min_gap))
+        self.max_modules = max(1, min(int(max_modules), MAX_MODULES))
+        self.stats = LinkStats()
+        self._traffic = TrafficLog()
+        self._backoff = Backoff()
+        self._conn: Connection | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._frames: asyncio.Queue[bytes | None] = asyncio.Queue(FRAME_QUEUE)
+        self._splitter = codec.FrameSplitter()
+        self._awaiting: bytes | None = None
+        self._request_lock = asyncio.Lock()
+        self._poll_lock = asyncio.Lock()
+        self._closed = False
+        self._ever_connected = False
+        self._frames_since_connect = 0
+        self._last_request_end = 0.0
+        self._last_foreign = float("-inf")
+        self._polite_delay = 0.0
+        self._dropped_seen = 0
+        self._lost_error: LinkError | None = None
+        # Discovery and caches.
+        self._modules: tuple[int, ...] | None = None
+        self._all_modules: bool | None = None  # master answers 0xFF requests
+        self._polls_since_discovery = 0
+        self._identity: dict[int, Module] = {}
+        self._bank_identity: dict[str, Any] = {}
+        self._limits_supported = True
+        self._master_info: Any = None
+
+    # -- public API -------------------------------------------------------------
+
+    @property
+    def modules(self) -> tuple[int, ...]:
+        """Module indexes found by the last discovery (empty before)."""
+        return self._modules or ()
+
+    async def open(self) -> None:
+        """Connect and discover the modules; raises ``LinkError`` subclasses."""
+        self._closed = False
+        async with self._poll_lock:
+            await self._connect()
+            await self._discover()
+
+    async def close(self) -> None:
+        """Stop the reader and close the port; safe to call more than once."""
+        self._closed = True
+        await self._disconnect()
+
+    async def discover(self) -> tuple[int, ...]:
+        """Module indexes that answer (1 = master), stopping at the first gap."""
+        async with self._poll_lock:
+            return await self._discover()
+
+    async def read_bank(self, plan: ReadPlan) -> Bank:
+        """Poll the bank once; reconnects (with backoff) when needed."""
+        if self._closed:
+            raise LinkError("the RS485 link is closed")
+        async with self._poll_lock:
+            started = time.monotonic()
+            self.stats.polls += 1
+            try:
+                try:
+                    bank = await self._poll(plan)
+                except ConnectionLostError:
+                    # A dropped gateway or a replugged adapter: one retry on a fresh connection.
+                    bank = await self._poll(plan)
+            except (LinkError, ProtocolError) as err:
+                self.stats.failed_polls += 1
+                self.stats.note_error(err)
+                raise
+            self.stats.last_poll_seconds = round(time.monotonic() - started, 3)
+            self.stats.last_success = time.time()
+            return bank
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Settings, discovery state, counters and the recent frames (one per line)."""
+        return {
+            "link": "rs485",
+            "url": redact(self.url),
+            "baudrate": self.baudrate,
+            "group": self.group,
+            "request_timeout": self.request_timeout,
+            "polite": self.polite,
+            "min_gap": self.min_gap,
+            "max_modules": self.max_modules,
+            "connected": self.stats.connected,
+            "modules": list(self.modules),
+            "all_modules_requests": self._all_modules,
+            "limits_supported": self._limits_supported,
+            "retry_in": round(self._backoff.remaining(), 1),
+            "stats": self.stats.as_dict(),
+            "traffic": self._traffic.snapshot(),
+        }
+
+    # -- connection ---------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        if self._conn is not None and self._conn.is_open:
+            return
+        await self._disconnect()
+        if not self._backoff.ready():
+            raise LinkError(
+                f"{redact(self.url)}: reconnecting in {self._backoff.remaining():.0f} s"
+                + (f" (last error: {self.stats.last_error})" if self.stats.last_error else "")
+            )
+        conn = Connection(self.url, self.baudrate, self.stats)
+        try:
+            await conn.open()
+        except LinkError as err:
+            self._backoff.failed()
+            self.stats.note_error(err)
+            raise
+        self._conn = conn
+        self._lost_error = None
+        self._splitter = codec.FrameSplitter()
+        self._dropped_seen = 0
+        self._frames = asyncio.Queue(FRAME_QUEUE)
+        self._frames_since_connect = 0
+        self._reader_task = asyncio.get_running_loop().create_task(
+            self._read_loop(conn), name=f"pylontech rs485 reader {redact(self.url)}"
+        )
+        if self._ever_connected:
+            self.stats.reconnects += 1
+        self._ever_connected = True
+        self.stats.connected = True
+
+    async def _disconnect(self) -> None:
+        task, self._reader_task = self._reader_task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+        self.stats.connected = False
+
+    async def _connection_lost(self, err: LinkError) -> None:
+        """Forget a dead connection; a gateway that drops at once counts as a failure."""
+        self.stats.connection_drops += 1
+        self.stats.note_error(err)
+        if self._frames_since_connect == 0:
+            self._backoff.failed()
+        await self._disconnect()
+
+    async def _read_loop(self, conn: Connection) -> None:
+        """Cut the stream into frames; hand them to the waiting request or count them."""
+        try:
+            while True:
+                data = await conn.read(None)
+                if self._awaiting is None:
+                    self.stats.foreign_bytes += len(data)
+                    self._last_foreign = time.monotonic()
+                frames = self._splitter.feed(data)
+                dropped = self._splitter.dropped_bytes
+                if dropped != self._dropped_seen:
+                    self.stats.dropped_bytes += max(0, dropped - self._dropped_seen)
+                    self._dropped_seen = dropped
+                for frame in frames:
+                    if self._awaiting is None:
+                        self.stats.foreign_frames += 1
+                        self._traffic.add(printable(frame).rstrip("\r"))
+                        continue
+                    if self._frames.full():
+                        self._frames.get_nowait()
+                    self._frames.put_nowait(frame)
+        except LinkError as err:
+            self._lost_error = err
+            if self._frames.full():
+                self._frames.get_nowait()
+            self._frames.put_nowait(None)
+
+    # -- requests -----------------------------------------------------------------
+
+    async def _pace(self) -> None:
+        """Keep the minimum gap; in polite mode wait for a quiet bus (bounded)."""
+        loop = asyncio.get_running_loop()
+        gap = max(self.min_gap, POLITE_MIN_GAP if self.polite else 0.0)
+        wait = self._last_request_end + gap - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        if not self.polite:
+            return
+        give_up = loop.time() + POLITE_MAX_WAIT
+        quiet = POLITE_QUIET + self._polite_delay
+        busy = False
+        while loop.time() < give_up:
+            since = time.monotonic() - self._last_foreign
+            if since >= quiet:
+                break
+            busy = True
+            await asyncio.sleep(min(quiet - since, give_up - loop.time()) + 0.001)
+        # Back off further while another master keeps talking; relax when it stops.
+        if busy:
+            self._polite_delay = min(POLITE_MAX_WAIT / 2, max(0.25, self._polite_delay * 2))
+        else:
+            self._polite_delay = 0.0
+
+    async def _request(self, command: int, adr: int, info: int | None = None) -> Any:
+        """Send one request and return the decoded frame of its answer."""
+        raw = codec.encode_request(command, adr, info=info)
+        async with self._request_lock:
+            await self._connect()
+            conn = self._conn
+            assert conn is not None
+            await self._pace()
+            while not self._frames.empty():
+                if self._frames.get_nowait() is None:  # the reader saw the connection end
+                    err = self._lost_error or ConnectionLostError(f"{redact(self.url)}: lost")
+                    await self._connection_lost(err)
+                    raise err
+            self._splitter.reset()  # a stale partial frame must not glue onto the answer
+            self._awaiting = raw
+            try:
+                try:
+                    await conn.write(raw)
+                except LinkError as err:
+                    await self._connection_lost(err)
+                    raise
+                self.stats.requests += 1
+                self._traffic.add(raw.decode("ascii").rstrip("\r"))
+                return await self._await_answer(raw, adr)
+            finally:
+                self._awaiting = None
+                self._last_request_end = time.monotonic()
+
+    async def _await_answer(self, raw: bytes, adr: int) -> Any:
+        deadline = time.monotonic() + self.request_timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.stats.timeouts += 1
+                raise LinkTimeoutError(
+                    f"no answer to {raw.decode('ascii').rstrip()} within {self.request_timeout} s"
+                )
+            try:
+                async with asyncio.timeout(remaining):
+                    frame = await self._frames.get()
+            except TimeoutError:
+                continue
+            if frame is None:
+                err = self._lost_error or ConnectionLostError(f"{redact(self.url)}: lost")
+                await self._connection_lost(err)
+                raise err
+            if frame == raw:
+                self.stats.echo_frames += 1  # two-wire adapters hear themselves
+                continue
+            self._traffic.add(printable(frame).rstrip("\r"))
+            try:
+                decoded = codec.parse_frame(frame)
+            except ChecksumError:
+                self.stats.checksum_errors += 1
+                raise
+            except ProtocolError:
+                self.stats.decode_errors += 1
+                raise
+            if decoded.adr != adr or decoded.cid2 in _REQUEST_CODES:
+                # Another master's request, or an answer meant for someone else.
+                self.stats.foreign_frames += 1
+                continue
+            self._frames_since_connect += 1
+            try:
+                codec.check_response(decoded)
+            except ResponseError:
+                self.stats.response_errors += 1
+                raise
+            self.stats.frames += 1
+            return decoded
+
+    async def _transact(
+        self, command: int, adr: int, decode: Callable[[Any], _T], info: int | None = None
+    ) -> _T:
+        """Request and decode; retry once after a corrupted answer (checksum, garbage, cut).
+
+        Timeouts are not retried (an absent module would cost twice), nor are RTN errors
+        and look-alike dialects (asking again gives the same answer).
+        """
+        attempt = 0
+        while True:
+            try:
+                frame = await self._request(command, adr, info)
+                try:
+                    return decode(frame)
+                except ProtocolError as err:
+                    if not isinstance(err, (ResponseError, DialectError)):
+                        self.stats.decode_errors += 1
+                    raise
+            except (ResponseError, DialectError):
+                raise
+            except ProtocolError:
+                if attempt >= CORRUPT_RETRIES:
+                    raise
+                attempt += 1
+
+    # -- discovery ------------------------------------------------------------------
+
+    def _adr(self, index: int) -> int:
+        return codec.address(index, self.group)
+
+    async def _analog(self, index: int) -> codec.AnalogResponse:
+        adr = self._adr(index)
+        return await self._transact(
+            codec.Command.GET_ANALOG_VALUES, adr, _single(codec.decode_analog), adr
+        )
+
+    async def _analog_all(self) -> codec.AnalogResponse:
+        return await self._transact(
+            codec.Command.GET_ANALOG_VALUES, self._adr(1), _every(codec.decode_analog), ALL_MODULES
+        )
+
+    async def _discover(self) -> tuple[int, ...]:
+        self._polls_since_discovery = 0
+        errors_before = self._error_marks()
+        if self._all_modules is not False:
+            try:
+                analog = await self._analog_all()
+            except (ResponseError, LinkTimeoutError, ProtocolError) as err:
+                _LOGGER.debug("all-modules 0x42 not answered (%s); asking each address", err)
+                self._all_modules = False
+            else:
+                count = min(len(analog.records), self.max_modules)
+                if count >= 1:
+                    self._all_modules = True
+                    self._modules = tuple(range(1, count + 1))
+                    return self._modules
+                self._all_modules = False
+        found: list[int] = []
+        for index in range(1, self.max_modules + 1):
+            try:
+                await self._analog(index)
+            except (LinkTimeoutError, ProtocolError):
+                break  # the first gap ends the chain
+            found.append(index)
+        if not found:
+            raise self._silence_error(errors_before)
+        self._modules = tuple(found)
+        return self._modules
+
+    def _error_marks(self) -> tuple[int, int, int]:
+        s = self.stats
+        return (s.dropped_bytes, s.checksum_errors, s.decode_errors)
+
+    def _silence_error(self, before: tuple[int, int, int]) -> LinkError:
+        after = self._error_marks()
+        where = f"{redact(self.url)} at {self.baudrate} baud"
+        if any(a > b for a, b in zip(after, before, strict=True)):
+            return WrongBaudError(
+                f"{where}: bytes arrive but never form a valid Pylontech frame; check the baud "
+                "rate (115200, or 9600 with DIP switch 1 up) and the A/B wiring"
+            )
+        return NoResponseError(
+            f"{where}: no answer from the master (ADR 0x{self._adr(1):02X}); check the cable "
+            "(RS485 pins 7/8), the group DIP switches and that the battery is on"
+        )
+
+    # -- polling --------------------------------------------------------------------
+
+    async def _poll(self, plan: ReadPlan) -> Bank:
+        await self._connect()
+        self._polls_since_discovery += 1
+        if self._modules is None or plan.identity:
+            await self._discover()
+        elif self._polls_since_discovery >= REDISCOVER_EVERY and not self._all_modules:
+            await self._probe_next()
+        known = self._modules or ()
+        errors_before = self._error_marks()
+        modules = await self._read_analog(known)
+        if not modules:
+            raise self._silence_error(errors_before)
+        if plan.alarms:
+            modules = await self._read_alarms(modules)
+        if plan.identity or any(index not in self._identity for index in modules):
+            await self._read_identity(modules, full=plan.identity)
+        ordered = tuple(self._with_identity(modules[index]) for index in sorted(modules))
+        bank = Bank(modules=ordered)
+        if plan.limits and self._limits_supported:
+            bank = await self._read_limits(bank)
+        if self._bank_identity:
+            bank = replace(bank, **self._bank_identity)
+        return replace(bank, module_count=len(bank.modules)).with_totals()
+
+    async def _probe_next(self) -> None:
+        """Cheap check for a module added behind the last known one."""
+        self._polls_since_discovery = 0
+        known = self._modules or ()
+        nxt = (known[-1] if known else 0) + 1
+        if nxt > self.max_modules:
+            return
+        try:
+            await self._analog(nxt)
+        except (LinkTimeoutError, ProtocolError):
+            return
+        await self._discover()
+
+    async def _read_analog(self, known: tuple[int, ...]) -> dict[int, Module]:
+        if self._all_modules:
+            try:
+                analog = await self._analog_all()
+            except ResponseError:
+                self._all_modules = False
+            except (LinkTimeoutError, ProtocolError) as err:
+                _LOGGER.debug("all-modules 0x42 failed (%s); asking each address", err)
+            else:
+                records = analog.records[: self.max_modules]
+                if len(records) > len(known):
+                    # More modules than before: the chain grew; records are in ADR order.
+                    self._modules = known = tuple(range(1, len(records) + 1))
+                if len(records) == len(known):
+                    return {
+                        index: codec.module_from_analog(record, index, self.group)
+                        for index, record in zip(known, records, strict=True)
+                    }
+                # Fewer records than modules: only per-address requests tell which one left.
+        modules: dict[int, Module] = {}
+        for index in known:
+            try:
+                analog = await self._analog(index)
+            except (LinkTimeoutError, ProtocolError) as err:
+                _LOGGER.debug("module %s: no 0x42 answer (%s)", index, err)
+                continue
+            if analog.records:
+                modules[index] = codec.module_from_analog(analog.records[0], index, self.group)
+        return modules
+
+    async def _read_alarms(self, modules: dict[int, Module]) -> dict[int, Module]:
+        indexes = tuple(sorted(modules))
+        if self._all_modules and indexes == (self._modules or ()):
+            try:
+                alarms = await self._transact(
+                    codec.Command.GET_ALARM_INFO,
+                    self._adr(1),
+                    _every(codec.decode_alarm),
+                    ALL_MODULES,
+                )
+            except (LinkTimeoutError, ProtocolError) as err:
+                _LOGGER.debug("all-modules 0x44 failed (%s); asking each address", err)
+            else:
+                if len(alarms.records) == len(indexes):
+                    return {
+                        index: codec.apply_alarm(modules[index], record)
+                        for index, record in zip(indexes, alarms.records, strict=True)
+                    }
+        updated = dict(modules)
+        for index in indexes:
+            adr = self._adr(index)
+            try:
+                alarms = await self._transact(
+                    codec.Command.GET_ALARM_INFO, adr, _single(codec.decode_alarm), adr
+                )
+            except (LinkTimeoutError, ProtocolError) as err:
+                _LOGGER.debug("module %s: no 0x44 answer (%s)", index, err)
+                continue
+            if alarms.records:
+                updated[index] = codec.apply_alarm(modules[index], alarms.records[0])
+        return updated
+
+    async def _read_limits(self, bank: Bank) -> Bank:
+        adr = self._adr(1)
+        try:
+            limits = await self._transact(
+                codec.Command.GET_MANAGEMENT_INFO, adr, codec.decode_management_info, adr
+            )
+        except ResponseError:
+            self._limits_supported = False  # old firmware: CID2 invalid; stop asking
+            return bank
+        except (LinkTimeoutError, ProtocolError) as err:
+            _LOGGER.debug("0x92 failed: %s", err)
+            return bank
+        return codec.apply_management(bank, limits)
+
+    async def _optional(self, command: int, adr: int, decode: Callable[[Any], _T], **kw: Any) -> _T | None:
+        try:
+            return await self._transact(command, adr, decode, **kw)
+        except (LinkTimeoutError, ProtocolError) as err:
+            _LOGGER.debug("0x%02X to ADR 0x%02X failed: %s", command, adr, err)
+            return None
+
+    async def _read_identity(self, modules: dict[int, Module], *, full: bool) -> None:
+        """0x4F/0x51 from the master, 0x93/0x96 per module (only new ones unless ``full``)."""
+        master = self._adr(1)
+        if full or not self._bank_identity:
+            identity: dict[str, Any] = {}
+            version = await self._optional(
+                codec.Command.GET_PROTOCOL_VERSION, master, codec.decode_protocol_version
+            )
+            if version is not None:
+                identity["protocol_version"] = version.text
+            maker = await self._optional(
+                codec.Command.GET_MANUFACTURER_INFO, master, codec.decode_manufacturer_info
+            )
+            if maker is not None:
+                identity.update(codec.identity_fields(manufacturer_info=maker))
+                identity.pop("firmware", None)  # the master module's firmware comes from 0x96
+                self._master_info = maker
+            self._bank_identity = identity
+        for index in sorted(modules):
+            if not full and index in self._identity:
+                continue
+            adr = self._adr(index)
+            serial = await self._optional(
+                codec.Command.GET_SERIAL_NUMBER, adr, codec.decode_serial_number, info=adr
+            )
+            software = await self._optional(
+                codec.Command.GET_SOFTWARE_VERSION, adr, codec.decode_software_version, info=adr
+            )
+            maker = self._master_info if index == 1 else None
+            self._identity[index] = codec.apply_identity(
+                Module(index=index, group=self.group),
+                manufacturer_info=maker,
+                serial=serial,
+                software=software,
+            )
+
+    def _with_identity(self, module: Module) -> Module:
+        known = self._identity.get(module.index)
+        if known is None:
+            return module
+        return merge_modules(known, module)
+
+
+def _single(decode: Callable[..., _T]) -> Callable[[Any], _T]:
+    return lambda frame: decode(frame, all_modules=False)
+
+
+def _every(decode: Callable[..., _T]) -> Callable[[Any], _T]:
+    return lambda frame: decode(frame, all_modules=True)
+
+
+#: CID2 values of our read commands: a frame carrying one is a request, not an answer.
+_REQUEST_CODES = frozenset(int(command) for command in codec.Command)

@@ -1,0 +1,1 @@
+"""Wire codecs: RS485 frames, CAN frames and console text to typed records."""

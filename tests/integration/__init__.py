@@ -1,0 +1,1 @@
+"""Home Assistant tests (PHACC) of the Pylontech integration."""

@@ -1,0 +1,195 @@
+"""The coordinator against the simulated bank: plans, dropout, recovery, CAN push, faults."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.pylontech.const import CONF_COMPANION, CONF_DETAIL_INTERVAL, DOMAIN
+from custom_components.pylontech.coordinator import (
+    PylontechCoordinator,
+    carry_details,
+    merge_companion,
+    remember_details,
+)
+from custom_components.pylontech.core.faults import FaultUpdate
+from custom_components.pylontech.core.model import Bank, Module, Protection
+from custom_components.pylontech.core.protocol.rs485 import Command
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from simulator.faults import LinkFault
+from simulator.simulator import BatterySimulator
+
+from .conftest import can_data, master_serial, rs485_data, setup_entry
+
+
+def _commands(simulator: BatterySimulator, since: int) -> set[int]:
+    assert simulator.rs485 is not None
+    return {
+        r.request.command
+        for r in simulator.rs485.requests[since:]
+        if r.request is not None and r.request.command is not None
+    }
+
+
+async def _wait_for(predicate, timeout: float = 5.0) -> None:  # noqa: ANN001
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+
+async def test_fast_polls_keep_identity(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: BatterySimulator
+) -> None:
+    """Identity is read on the first poll only; later fast polls keep the serials."""
+    coordinator: PylontechCoordinator = init_integration.runtime_data.coordinator
+    assert simulator.rs485 is not None
+    before = len(simulator.rs485.requests)
+    simulator.bank.step(30)
+    await coordinator.async_refresh()
+    assert coordinator.last_update_success
+    sent = _commands(simulator, before)
+    assert Command.GET_SERIAL_NUMBER not in sent
+    bank = coordinator.data
+    truth = simulator.snapshot()
+    for module in bank.present_modules():
+        assert module.serial_number == simulator.bank.serial(module.index)
+        assert module.voltage == truth.module(module.index).voltage
+    assert bank.serial_number == master_serial(simulator)
+
+
+async def test_module_dropout_marks_only_that_module(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: BatterySimulator
+) -> None:
+    """A module that stops answering is unavailable alone, and comes back."""
+    coordinator: PylontechCoordinator = init_integration.runtime_data.coordinator
+    simulator.faults.drop_module(3)
+    await coordinator.async_refresh()
+    assert coordinator.last_update_success
+    assert coordinator.present_modules == {(0, 1), (0, 2)}
+    assert not coordinator.module_available((0, 3))
+    assert coordinator.module_available((0, 1))
+    assert coordinator.module_available((0, 2))
+    assert (0, 3) in coordinator.known_modules
+    simulator.faults.restore_module(3)
+    await coordinator.async_refresh()
+    assert coordinator.module_available((0, 3))
+
+
+async def test_recovers_after_stall_and_drop(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: BatterySimulator
+) -> None:
+    """A stalled bus fails the poll (translated error); a dropped connection heals."""
+    coordinator: PylontechCoordinator = init_integration.runtime_data.coordinator
+    simulator.faults.inject_link_fault("rs485", LinkFault.STALL, seconds=30)
+    await coordinator.async_refresh()
+    assert not coordinator.last_update_success
+    assert not coordinator.module_available((0, 1))
+    assert getattr(coordinator.last_exception, "translation_key", None) == "read_failed"
+    simulator.faults.clear_link_fault("rs485")
+    simulator.faults.inject_link_fault("rs485", LinkFault.DROP, count=1)
+    for _ in range(5):
+        await coordinator.async_refresh()
+        if coordinator.last_update_success:
+            break
+        await asyncio.sleep(1.1)  # the link's reconnect backoff
+    assert coordinator.last_update_success
+    assert coordinator.present_modules == {(0, 1), (0, 2), (0, 3)}
+
+
+async def test_fault_listener_sees_protection(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: BatterySimulator
+) -> None:
+    """A tripped protection reaches fault listeners as a flag change and an active fault."""
+    coordinator: PylontechCoordinator = init_integration.runtime_data.coordinator
+    updates: list[FaultUpdate] = []
+    remove = coordinator.async_add_fault_listener(updates.append)
+    simulator.faults.inject_protection(Protection.CHARGE_OVER_CURRENT, module=2)
+    await coordinator.async_refresh()
+    assert updates
+    started = [c for c in updates[-1].flag_changes if c.active]
+    assert any(
+        c.module_key == (0, 2) and c.flag is Protection.CHARGE_OVER_CURRENT for c in started
+    )
+    assert any(f.module_key == (0, 2) for f in coordinator.active_faults)
+    simulator.faults.clear_protection(Protection.CHARGE_OVER_CURRENT, module=2)
+    await coordinator.async_refresh()
+    ended = [c for c in updates[-1].flag_changes if not c.active]
+    assert any(c.flag is Protection.CHARGE_OVER_CURRENT for c in ended)
+    remove()
+    count = len(updates)
+    await coordinator.async_refresh()
+    assert len(updates) == count
+
+
+async def test_can_only_entry_pushes(hass: HomeAssistant, simulator: BatterySimulator) -> None:
+    """A CAN entry gets its first bank from the broadcast and follows changes by push."""
+    entry = await setup_entry(
+        hass,
+        MockConfigEntry(domain=DOMAIN, data=can_data(simulator), unique_id="can-test"),
+    )
+    assert entry.state is ConfigEntryState.LOADED
+    coordinator: PylontechCoordinator = entry.runtime_data.coordinator
+    assert coordinator.link is None
+    first = coordinator.data
+    assert first.voltage is not None and first.soc is not None
+    assert first.charge_voltage_limit is not None
+    simulator.faults.inject_protection(Protection.DISCHARGE_OVER_CURRENT, module=1)
+    await _wait_for(lambda: Protection.DISCHARGE_OVER_CURRENT in coordinator.data.protections)
+    assert coordinator.last_update_success
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def test_can_companion_is_merged(hass: HomeAssistant, simulator: BatterySimulator) -> None:
+    """RS485 modules plus the CAN companion's limits in one bank."""
+    entry = await setup_entry(
+        hass,
+        MockConfigEntry(
+            domain=DOMAIN,
+            data=rs485_data(simulator),
+            options={CONF_DETAIL_INTERVAL: 600, CONF_COMPANION: can_data(simulator)},
+            unique_id=master_serial(simulator),
+        ),
+    )
+    coordinator: PylontechCoordinator = entry.runtime_data.coordinator
+    assert coordinator.can_link is not None
+    await _wait_for(lambda: coordinator.can_link.bank is not None)
+    await coordinator.async_refresh()
+    bank = coordinator.data
+    assert len(bank.present_modules()) == 3
+    assert bank.charge_voltage_limit is not None
+    assert bank.charge_current_limit is not None
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+def test_detail_carry_and_merge_rules() -> None:
+    """Identity is carried only to modules present now; flags from both links are unioned."""
+    slow = Bank(
+        serial_number="M1",
+        modules=(
+            Module(index=1, serial_number="M1", firmware="1.0", voltage=50.0),
+            Module(index=2, serial_number="M2", voltage=50.1),
+        ),
+    )
+    remembered = remember_details(None, slow)
+    assert remembered.module(1).voltage is None  # only identity/statistics are kept
+    fast = Bank(modules=(Module(index=1, voltage=51.0),))
+    carried = carry_details(fast, remembered)
+    assert carried.serial_number == "M1"
+    assert carried.module(1).serial_number == "M1"
+    assert carried.module(1).voltage == 51.0
+    assert carried.module(2) is None  # a module missing from the poll stays missing
+    can = Bank(
+        charge_voltage_limit=53.2,
+        protections=frozenset({Protection.OVER_VOLTAGE}),
+        modules=(Module(index=9),),
+    )
+    merged = merge_companion(
+        Bank(protections=frozenset({Protection.SHORT_CIRCUIT}), modules=fast.modules), can
+    )
+    assert merged.charge_voltage_limit == 53.2
+    assert merged.protections == {Protection.OVER_VOLTAGE, Protection.SHORT_CIRCUIT}
+    assert [m.index for m in merged.modules] == [1]

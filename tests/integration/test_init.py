@@ -1,0 +1,131 @@
+"""Setup, unload, reload and not-ready handling against the simulated bank."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.pylontech.const import CONF_URL, DOMAIN, SERVICE_REFRESH_DETAILS
+from custom_components.pylontech.coordinator import module_device_identifier
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import ATTR_CONFIG_ENTRY_ID
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+from simulator.simulator import BatterySimulator
+
+from .conftest import MODEL, master_serial, setup_entry
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_setup_and_unload(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: BatterySimulator
+) -> None:
+    """The entry loads, reads the bank, registers its device, and unloads cleanly."""
+    entry = init_integration
+    coordinator = entry.runtime_data.coordinator
+    truth = simulator.snapshot()
+    bank = coordinator.data
+    assert bank is not None
+    assert len(bank.present_modules()) == len(truth.present_modules())
+    assert coordinator.present_modules == {(0, 1), (0, 2), (0, 3)}
+    assert bank.module(1).serial_number == master_serial(simulator)
+    assert bank.module(2).voltage == truth.module(2).voltage
+
+    device = dr.async_get(hass).async_get(entry.runtime_data.bank_device_id)
+    assert device is not None
+    assert device.serial_number == master_serial(simulator)
+    assert device.manufacturer
+    assert device.model == MODEL
+
+    link = coordinator.link
+    assert link is not None and link.stats.connected
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    assert not link.stats.connected
+
+
+async def test_reload(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
+    """Reloading builds a fresh coordinator and closes the old link."""
+    old = init_integration.runtime_data.coordinator
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert init_integration.state is ConfigEntryState.LOADED
+    assert init_integration.runtime_data.coordinator is not old
+    assert old.link is not None and not old.link.stats.connected
+
+
+async def test_not_ready_when_nothing_listens(hass: HomeAssistant) -> None:
+    """A gateway that refuses connections leaves the entry retrying, with links closed."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        data={
+            "link": "rs485",
+            CONF_URL: f"socket://127.0.0.1:{_closed_port()}",
+            "baudrate": 115200,
+            "group": 0,
+        },
+        unique_id="NOBODY",
+    )
+    await setup_entry(hass, entry)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.reason is not None
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_refresh_details_service(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: BatterySimulator
+) -> None:
+    """The action re-reads identity: the RS485 server sees the serial-number command again."""
+    before = len(simulator.rs485.requests)
+    await hass.services.async_call(
+        DOMAIN,
+        SERVICE_REFRESH_DETAILS,
+        {ATTR_CONFIG_ENTRY_ID: init_integration.entry_id},
+        blocking=True,
+    )
+    new = simulator.rs485.requests[before:]
+    assert any(r.request is not None and r.request.command == 0x93 for r in new)
+
+
+async def test_refresh_details_unknown_entry(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """An entry id that is not ours is refused with a validation error."""
+    with pytest.raises(ServiceValidationError):
+        await hass.services.async_call(
+            DOMAIN,
+            SERVICE_REFRESH_DETAILS,
+            {ATTR_CONFIG_ENTRY_ID: "not-an-entry"},
+            blocking=True,
+        )
+
+
+async def test_remove_module_device_only_when_gone(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: BatterySimulator
+) -> None:
+    """A module's device may be removed only after the module stopped answering."""
+    entry = init_integration
+    registry = dr.async_get(hass)
+    device = registry.async_get_or_create(
+        config_entry_id=entry.entry_id,
+        identifiers={(DOMAIN, module_device_identifier(entry, (0, 3)))},
+    )
+    bank_device = registry.async_get(entry.runtime_data.bank_device_id)
+    assert bank_device is not None
+    from custom_components.pylontech import async_remove_config_entry_device
+
+    assert not await async_remove_config_entry_device(hass, entry, device)
+    assert not await async_remove_config_entry_device(hass, entry, bank_device)
+    simulator.faults.drop_module(3)
+    await entry.runtime_data.coordinator.async_refresh()
+    assert await async_remove_config_entry_device(hass, entry, device)
