@@ -18,6 +18,9 @@ PYLON_ROOTFS_STAMP="${PYLON_ROOTFS}/.pylon-rootfs-complete"
 PYLON_MIN_PYTHON="3.14.2"
 # Venvs inside the rootfs (chroot mode) live at a fixed path that does not depend on the checkout.
 PYLON_CHROOT_VENVS="/opt/pylon-venvs"
+# Download caches shared by every checkout on this machine (debootstrap .debs, pip wheels), so a
+# fresh clone (CI) does not fetch everything again.  PYLON_CACHE_DIR=none disables them.
+PYLON_CACHE="${PYLON_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/pylon-ha}"
 # Environment variables carried into the chroot (everything else is dropped).
 PYLON_PASS_ENV=(CI TERM COLORTERM NO_COLOR FORCE_COLOR COLUMNS LINES TZ PYTEST_ADDOPTS
   HYPOTHESIS_PROFILE PYTHONHASHSEED PYTHONFAULTHANDLER PYTHONDEVMODE PYTHONWARNINGS
@@ -103,7 +106,7 @@ pylon_chroot() {
   done
   if [[ -n "${venv}" ]]; then envs+=("VIRTUAL_ENV=${venv}"); fi
   # shellcheck disable=SC2016  # expanded by the inner shell
-  unshare --mount --propagation private -- /bin/bash -c '
+  PYLON_CACHE="${PYLON_CACHE}" unshare --mount --propagation private -- /bin/bash -c '
     set -e
     rootfs="$1" checkout="$2" cwd="$3" nenv="$4"
     shift 4
@@ -114,9 +117,28 @@ pylon_chroot() {
     mount --rbind /sys "$rootfs/sys"
     mkdir -p "$rootfs$checkout"
     mount --bind "$checkout" "$rootfs$checkout"
+    if [[ "$PYLON_CACHE" != none && -d "$PYLON_CACHE/pip" ]]; then
+      mkdir -p "$rootfs/root/.cache/pip"
+      mount --bind "$PYLON_CACHE/pip" "$rootfs/root/.cache/pip"
+    fi
     exec chroot "$rootfs" /usr/bin/env -i "${envs[@]}" /bin/sh -c "cd \"\$0\" && exec \"\$@\"" \
       "$cwd" "$@"
   ' pylon-chroot "${PYLON_ROOTFS}" "${PYLON_ROOT}" "${cwd}" "${#envs[@]}" "${envs[@]}" "$@"
+}
+
+# Warn when a venv's inputs changed after it was built (scripts/setup would reinstall).
+pylon_warn_if_stale() {
+  local stamp reqfile="$2"
+  stamp="$(pylon_venv_host_dir "$1")/.pylon-stamp"
+  [[ -f "${stamp}" ]] || return 0
+  local input
+  for input in "${PYLON_ROOT}/${reqfile}" "${PYLON_ROOT}/custom_components/pylontech/manifest.json"; do
+    if [[ "${input}" -nt "${stamp}" ]]; then
+      printf 'warning: %s changed since the %s environment was built; run scripts/setup\n' \
+        "${input#"${PYLON_ROOT}"/}" "$1" >&2
+      return 0
+    fi
+  done
 }
 
 # Run CMD... in venv ENV (test | ha).

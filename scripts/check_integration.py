@@ -468,13 +468,17 @@ def check_translations(
             where = f"entity.{platform}.{key}" if platform else f"'{key}'"
             errors.append(
                 f"{filename}: translation_key '{key}' has no entry in {ref_name} "
-                f"(looked for {where}, exceptions.{key}, issues.{key})"
+                f"(looked for {where}, exceptions.{key}, issues.{key}, device.{key})"
             )
     return errors
 
 
 def _key_defined(reference: Mapping[str, Any], key: str, platform: str | None) -> bool:
-    sections = [reference.get("exceptions", {}), reference.get("issues", {})]
+    sections = [
+        reference.get("exceptions", {}),
+        reference.get("issues", {}),
+        reference.get("device", {}),  # DeviceInfo(translation_key=...)
+    ]
     entity = reference.get("entity", {})
     if isinstance(entity, dict):
         if platform is not None:

@@ -213,6 +213,14 @@ def test_translation_keys_used_in_code_must_exist() -> None:
     )
 
 
+def test_device_translation_keys() -> None:
+    strings = copy.deepcopy(STRINGS)
+    strings["device"] = {"module": {"name": "Module {number}"}}
+    used = [("entity.py", "module", None)]
+    assert checker.check_translations(strings, {"en": strings}, used_keys=used) == []
+    _one(checker.check_translations(STRINGS, {"en": STRINGS}, used_keys=used), "device.module")
+
+
 def test_find_translation_keys(tmp_path: Path) -> None:
     (tmp_path / "core").mkdir()
     (tmp_path / "core" / "x.py").write_text('translation_key = "ignored_in_core"\n')

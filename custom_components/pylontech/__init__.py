@@ -14,6 +14,7 @@ from homeassistant.helpers.service import async_get_config_entry
 from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_LINK, DOMAIN, LINK_CAN, MANUFACTURER, SERVICE_REFRESH_DETAILS
+from .entity import is_barcode_module_device, module_key_for_device
 from .coordinator import (
     PylontechConfigEntry,
     PylontechCoordinator,
@@ -93,8 +94,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: PylontechConfigEntry) ->
         sw_version=bank.firmware,
     )
     entry.runtime_data = PylontechRuntimeData(coordinator=coordinator, bank_device_id=device.id)
-    _async_register_fault_handlers(hass, entry, coordinator)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # After the platforms: module devices exist, so flag events can name them.
+    _async_register_fault_handlers(hass, entry, coordinator)
     return True
 
 
@@ -120,10 +122,13 @@ async def async_remove_config_entry_device(
     hass: HomeAssistant, entry: PylontechConfigEntry, device: dr.DeviceEntry
 ) -> bool:
     """Allow removing a module device once that module no longer answers."""
+    coordinator = entry.runtime_data.coordinator
+    if is_barcode_module_device(entry, device):
+        return module_key_for_device(entry, device, coordinator.data) is None
     key = module_key_from_device(entry, device)
     if key is None:
         return False  # the bank device goes with the entry
-    return key not in entry.runtime_data.coordinator.present_modules
+    return key not in coordinator.present_modules
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: PylontechConfigEntry) -> bool:

@@ -80,7 +80,7 @@ from .const import (
     TRANSPORT_RFC2217,
     TRANSPORT_TCP,
 )
-from .core import errors
+from .core import errors as pylon_errors
 from .core.links import ProbeResult, probe_can, probe_console, probe_rs485
 
 # USB ids (upper-case hex) of adapters that speak CAN rather than a serial byte stream.
@@ -96,22 +96,22 @@ _CAN_CHANNEL = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 # Most specific first: the first class the error is an instance of picks the message.
 _ERROR_KEYS: tuple[tuple[type[BaseException], str], ...] = (
-    (errors.InvalidUrlError, "invalid_url"),
-    (errors.PortNotFoundError, "port_not_found"),
-    (errors.PortPermissionError, "permission_denied"),
-    (errors.PortBusyError, "port_busy"),
-    (errors.GatewayUnreachableError, "cannot_connect"),
-    (errors.CanInterfaceError, "can_interface"),
-    (errors.WakeUpError, "wake_up_failed"),
-    (errors.WrongBaudError, "wrong_baud"),
-    (errors.DialectError, "not_pylontech"),
-    (errors.LinkTimeoutError, "no_answer"),
-    (errors.ChecksumError, "wrong_baud"),
-    (errors.ResponseError, "not_pylontech"),
-    (errors.ProtocolError, "wrong_baud"),
-    (errors.LinkError, "cannot_connect"),
+    (pylon_errors.InvalidUrlError, "invalid_url"),
+    (pylon_errors.PortNotFoundError, "port_not_found"),
+    (pylon_errors.PortPermissionError, "permission_denied"),
+    (pylon_errors.PortBusyError, "port_busy"),
+    (pylon_errors.GatewayUnreachableError, "cannot_connect"),
+    (pylon_errors.CanInterfaceError, "can_interface"),
+    (pylon_errors.WakeUpError, "wake_up_failed"),
+    (pylon_errors.WrongBaudError, "wrong_baud"),
+    (pylon_errors.DialectError, "not_pylontech"),
+    (pylon_errors.LinkTimeoutError, "no_answer"),
+    (pylon_errors.ChecksumError, "wrong_baud"),
+    (pylon_errors.ResponseError, "not_pylontech"),
+    (pylon_errors.ProtocolError, "wrong_baud"),
+    (pylon_errors.LinkError, "cannot_connect"),
 )
-InvalidUrlError = errors.InvalidUrlError
+InvalidUrlError = pylon_errors.InvalidUrlError
 
 
 def validate_url(value: str) -> str:
@@ -399,7 +399,7 @@ class PylontechConfigFlow(ConfigFlow, domain=DOMAIN):
                 result = await async_probe(data)
             except InvalidUrlError:
                 errors["base"] = "invalid_url"
-            except errors.PylontechError as err:
+            except pylon_errors.PylontechError as err:
                 errors["base"] = error_key(err)
                 placeholders["error"] = str(err)
                 LOGGER.debug("Probe of %s failed: %s", step, err)
@@ -505,7 +505,7 @@ class PylontechConfigFlow(ConfigFlow, domain=DOMAIN):
                 result = await async_probe(data)
             except InvalidUrlError:
                 errors["base"] = "invalid_url"
-            except errors.PylontechError as err:
+            except pylon_errors.PylontechError as err:
                 errors["base"] = error_key(err)
                 placeholders["error"] = str(err)
             except Exception:  # noqa: BLE001 - a config flow must never crash on a probe
@@ -589,7 +589,7 @@ class PylontechOptionsFlow(OptionsFlowWithReload):
                 await async_probe(companion)
             except InvalidUrlError:
                 errors["base"] = "invalid_url"
-            except errors.PylontechError as err:
+            except pylon_errors.PylontechError as err:
                 errors["base"] = error_key(err)
                 placeholders["error"] = str(err)
             except Exception:  # noqa: BLE001 - a flow must never crash on a probe

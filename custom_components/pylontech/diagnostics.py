@@ -19,6 +19,7 @@ from homeassistant.helpers import device_registry as dr
 from .const import CONF_CAN_HOST, CONF_COMPANION, CONF_URL
 from .coordinator import PylontechConfigEntry, PylontechCoordinator, module_key_from_device
 from .core.faults import active_fault_to_dict
+from .entity import is_barcode_module_device, module_key_for_device
 from .core.model import Bank, bank_to_dict, module_to_dict
 
 TO_REDACT = {
@@ -125,10 +126,17 @@ async def async_get_device_diagnostics(
 ) -> dict[str, Any]:
     """One module (or the bank device: the whole snapshot without link traffic)."""
     coordinator = entry.runtime_data.coordinator
-    key = module_key_from_device(entry, device)
     bank = coordinator.data
-    if key is None:
-        data: dict[str, Any] = {
+    barcode_device = is_barcode_module_device(entry, device)
+    key = (
+        module_key_for_device(entry, device, bank)
+        if barcode_device
+        else module_key_from_device(entry, device)
+    )
+    if key is None and barcode_device:
+        data: dict[str, Any] = {"device": "module", "present": False, "module": None}
+    elif key is None:
+        data = {
             "device": "bank",
             "snapshot": None if bank is None else bank_to_dict(bank),
             "active_faults": [active_fault_to_dict(f) for f in coordinator.active_faults],

@@ -895,3 +895,11 @@ def test_parsers_accept_lines_text_and_response() -> None:
     assert parse_bat(resp) == parse_bat(list(resp.lines)) == parse_bat(resp.text)
     assert parse_soh(response("con12_soh1_us5000")).cells[0].voltage == pytest.approx(3.331)
     assert parse_stat(response("con13_stat1_us5000")).cycles == 108
+
+
+def test_glued_prompts_before_an_echo_are_all_stripped() -> None:
+    """An empty Enter leaves ``pylon>pylon>bat 1``: the command is still ``bat 1``."""
+    text = "pylon>pylon>bat 1\r\n@\r\nBattery  Volt\r\n0        3331\r\n$$\r\n\rpylon>"
+    (response,) = split_transcript(text)
+    assert response.command == "bat 1"
+    assert response.prompt == "pylon>"

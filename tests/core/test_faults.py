@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 import json
 import re
 import string
-from dataclasses import replace
 
+from hypothesis import given, settings, strategies as st
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from custom_components.pylontech.core.faults import (
     FAULTS,
@@ -22,6 +21,7 @@ from custom_components.pylontech.core.faults import (
     active_fault_to_dict,
     evaluate,
     get_fault,
+    render_text,
 )
 from custom_components.pylontech.core.faults.catalog import (
     LOCATION_PLACEHOLDERS,
@@ -120,7 +120,8 @@ def test_every_definition_is_traceable_and_actionable(definition) -> None:
     for source in definition.sources:
         assert re.search(r"\(seed 00[0-4]\)|\(reference\)", source), source
     assert any("seed" in s for s in definition.sources), "needs at least one manual"
-    assert definition.fix_steps and all(step.strip() for step in definition.fix_steps)
+    assert definition.fix_steps
+    assert all(step.strip() for step in definition.fix_steps)
     for text in (definition.title, definition.meaning, definition.bms_action, definition.recovery):
         assert text.strip()
         # Every {name} in the text is a placeholder an active fault carries.
@@ -230,9 +231,11 @@ def test_specific_temperature_protection_supersedes_the_generic_one() -> None:
 
 
 def test_protection_supersedes_its_warning_at_the_same_place_only() -> None:
-    one = module(1, protections=frozenset({Protection.CELL_UNDER_VOLTAGE}), alarms=frozenset(
-        {Alarm.CELL_LOW_VOLTAGE}
-    ))
+    one = module(
+        1,
+        protections=frozenset({Protection.CELL_UNDER_VOLTAGE}),
+        alarms=frozenset({Alarm.CELL_LOW_VOLTAGE}),
+    )
     two = module(2, alarms=frozenset({Alarm.MODULE_LOW_VOLTAGE}))
     assert keys(evaluate(bank(one, two))) == {
         ("under_voltage", (0, 1)),
@@ -282,7 +285,9 @@ def test_under_voltage_names_the_recharge_deadline_of_the_model() -> None:
 
 
 def test_flag_on_an_absent_slot_is_ignored() -> None:
-    absent = Module(index=5, state=ModuleState.ABSENT, protections=frozenset({Protection.SHORT_CIRCUIT}))
+    absent = Module(
+        index=5, state=ModuleState.ABSENT, protections=frozenset({Protection.SHORT_CIRCUIT})
+    )
     assert evaluate(bank(module(1), absent)) == ()
 
 
@@ -299,8 +304,15 @@ def test_healthy_mixed_stack_from_console_capture_only_reports_mixed_models() ->
     ]
     modules = [
         Module(
-            index=i, voltage=v, current=c, temperature=t, cell_voltage_min=lo,
-            cell_voltage_max=hi, soc=soc, model=model, state=ModuleState.CHARGE,
+            index=i,
+            voltage=v,
+            current=c,
+            temperature=t,
+            cell_voltage_min=lo,
+            cell_voltage_max=hi,
+            soc=soc,
+            model=model,
+            state=ModuleState.CHARGE,
         )
         for i, v, c, t, lo, hi, soc, model in rows
     ]
@@ -311,7 +323,9 @@ def test_healthy_mixed_stack_from_console_capture_only_reports_mixed_models() ->
 
 
 def test_same_model_with_padding_is_not_mixed() -> None:
-    stack = bank(module(1, model="US2000C\x00\x00\x00"), module(2, model="US2000C"), module(3, model=None))
+    stack = bank(
+        module(1, model="US2000C\x00\x00\x00"), module(2, model="US2000C"), module(3, model=None)
+    )
     assert evaluate(stack) == ()
 
 
@@ -338,9 +352,14 @@ def test_cell_imbalance_from_cell_list_and_from_the_alarm() -> None:
     assert only(from_cells, "cell_imbalance").placeholders["spread_mv"] == "150"
     # The BMS's own warning counts even when its numbers look fine or are missing.
     flagged = evaluate(
-        bank(module(1, cell_voltage_min=None, cell_voltage_max=None, alarms=frozenset(
-            {Alarm.CELL_IMBALANCE}
-        )))
+        bank(
+            module(
+                1,
+                cell_voltage_min=None,
+                cell_voltage_max=None,
+                alarms=frozenset({Alarm.CELL_IMBALANCE}),
+            )
+        )
     )
     assert only(flagged, "cell_imbalance").placeholders["spread_mv"] == "?"
 
@@ -363,6 +382,17 @@ def test_soc_divergence_edge(second_soc: float, raised: bool) -> None:
     assert fault.placeholders["module_min"] == "2"
     assert fault.placeholders["module_max"] == "1"
     assert fault.placeholders["soc_min"] == f"{second_soc:g}"
+
+
+def test_messages_fill_in_the_numbers() -> None:
+    stack = bank(module(1, soc=72.5), module(2, soc=41.0))
+    fault = only(evaluate(stack), "soc_divergence")
+    assert fault.message == (
+        "Module states of charge drift apart (bank): The modules report different states "
+        "of charge: module 2 at 41 %, module 1 at 72.5 % (31.5 points apart)."
+    )
+    assert render_text("{count} of {expected}", {"count": "3"}) == "3 of {expected}"
+    assert render_text("odd { brace", {}) == "odd { brace"
 
 
 def test_soc_divergence_labels_modules_of_other_groups() -> None:
@@ -426,11 +456,15 @@ def test_module_limit_applies_per_group() -> None:
 
 
 def test_active_fault_dict_is_json_ready() -> None:
-    fault = only(evaluate(bank(module(3, protections=frozenset({Protection.SHORT_CIRCUIT})))), "short_circuit")
+    fault = only(
+        evaluate(bank(module(3, protections=frozenset({Protection.SHORT_CIRCUIT})))),
+        "short_circuit",
+    )
     data = json.loads(json.dumps(active_fault_to_dict(fault)))
     assert data["key"] == "short_circuit"
     assert data["severity"] == "critical"
     assert data["module"] == [0, 3]
+    assert data["message"].startswith("Short-circuit protection (module 3): ")
     assert fault.issue_id == "short_circuit_g0_m3"
 
 
@@ -491,6 +525,7 @@ def test_same_snapshot_twice_changes_nothing() -> None:
     assert first.has_changes
     again = tracker.update(snapshot, 5.0)
     assert again.active == first.active
+    assert len({*first.active, *again.active}) == 1
     assert not again.has_changes
     cleared = tracker.update(bank(module(1)), 10.0)
     assert keys(cleared.ended) == {("short_circuit", (0, 1))}
@@ -502,7 +537,8 @@ def test_changed_numbers_are_reported_as_updated() -> None:
     tracker = FaultTracker()
     tracker.update(bank(module(1, cell_voltage_min=3.30, cell_voltage_max=3.42)), 0.0)
     update = tracker.update(bank(module(1, cell_voltage_min=3.30, cell_voltage_max=3.45)), 1.0)
-    assert update.started == () and update.ended == ()
+    assert update.started == ()
+    assert update.ended == ()
     assert only(update.updated, "cell_imbalance").placeholders["spread_mv"] == "150"
 
 
@@ -788,12 +824,12 @@ def test_tracker_invariants(steps: list[tuple[Bank, float]]) -> None:
             assert set(fault.definition.placeholders) <= set(fault.placeholders)
         # State stays bounded by the places seen lately, not by history.
         # (A place that vanished while its protection was on is kept one update longer.)
+        place_seen.update((m.key, now) for m in present)
         recent = {p for p, t in place_seen.items() if now - t < OVER_CURRENT_CLEAN_PERIOD_S}
         recent |= previous_places
         for place, _ in tracker._runs:
             assert place is None or place in recent
         previous_places = {m.key for m in present}
-        place_seen.update((m.key, now) for m in present)
         assert len(tracker._counters) <= 2 * len(present)
         active = {f.identity: f for f in update.active}
 

@@ -62,7 +62,9 @@ async def _start(hass: HomeAssistant, menu: str, option: str | None = None) -> d
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.MENU
     assert result["menu_options"] == [LINK_CAN, LINK_RS485, LINK_CONSOLE]
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {"next_step_id": menu})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": menu}
+    )
     if option is not None:
         assert result["type"] is FlowResultType.MENU
         result = await hass.config_entries.flow.async_configure(
@@ -486,9 +488,7 @@ async def test_reconfigure_other_bank_aborts(
     hass: HomeAssistant, simulator: BatterySimulator
 ) -> None:
     """A port that leads to a different bank (other barcode) is refused."""
-    entry = MockConfigEntry(
-        domain=DOMAIN, data=rs485_data(simulator), unique_id="PPTBH0100000000"
-    )
+    entry = MockConfigEntry(domain=DOMAIN, data=rs485_data(simulator), unique_id="PPTBH0100000000")
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(

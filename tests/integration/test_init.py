@@ -64,7 +64,7 @@ async def test_reload(hass: HomeAssistant, init_integration: MockConfigEntry) ->
     assert old.link is not None and not old.link.stats.connected
 
 
-async def test_not_ready_when_nothing_listens(hass: HomeAssistant) -> None:
+async def test_not_ready_when_nothing_listens(hass: HomeAssistant, socket_enabled: None) -> None:
     """A gateway that refuses connections leaves the entry retrying, with links closed."""
     entry = MockConfigEntry(
         domain=DOMAIN,

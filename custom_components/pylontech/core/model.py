@@ -44,7 +44,7 @@ class Protection(StrEnum):
     SENSOR_FAILURE = "sensor_failure"
     SYSTEM_ERROR = "system_error"
     # CAN 0x35A (SMA/Victron) "general alarm": a protection the BMS does not name.
-    GENERAL = "general"
+    GENERAL = "general_protection"
 
 
 class Alarm(StrEnum):
@@ -69,7 +69,7 @@ class Alarm(StrEnum):
     CELL_VOLTAGE_ERROR = "cell_voltage_error"
     TEMPERATURE_SENSOR_ERROR = "temperature_sensor_error"
     INTERNAL_COMMUNICATION_FAIL = "internal_communication_fail"
-    GENERAL = "general"
+    GENERAL = "general_alarm"
 
 
 class ModuleState(StrEnum):

@@ -16,6 +16,7 @@ from .rules import (
     FlagChange,
     active_fault_to_dict,
     evaluate,
+    render_text,
 )
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "active_fault_to_dict",
     "evaluate",
     "get_fault",
+    "render_text",
 ]

@@ -615,7 +615,10 @@ FAULTS: tuple[FaultDefinition, ...] = (
         meaning="A cell or the pack is near its discharge-end voltage limit.",
         bms_action="Warning only: the BMS still charges and discharges.",
         recovery="Clears by itself when the bank is charged.",
-        fix_steps=("Charge the bank soon.", "Check the inverter's low-SOC and low-voltage cut-off."),
+        fix_steps=(
+            "Charge the bank soon.",
+            "Check the inverter's low-SOC and low-voltage cut-off.",
+        ),
         sources=(_S001_LED, _S001_COMMISSION),
         repair=False,
     ),
@@ -680,8 +683,7 @@ FAULTS: tuple[FaultDefinition, ...] = (
         fix_steps=(
             "Look at the ALM LED of every module: the one that is red or steadily lit is "
             "the module in protection.",
-            "Read the battery events in the inverter's log or app to see which "
-            "protection tripped.",
+            "Read the battery events in the inverter's log or app to see which protection tripped.",
             "If one module keeps the whole bank shut down, isolate it, update the module "
             "count on the inverter, and have it assessed.",
         ),
@@ -720,8 +722,7 @@ FAULTS: tuple[FaultDefinition, ...] = (
             "cycles or an assessment of the module."
         ),
         fix_steps=(
-            "Run a controlled balancing cycle: charge to 100 % and hold it there for "
-            "6-8 hours.",
+            "Run a controlled balancing cycle: charge to 100 % and hold it there for 6-8 hours.",
             "On new batteries, lower the maximum charge voltage to 54.6 V and float them.",
             "If the imbalance remains after several cycles, have the module assessed.",
         ),
@@ -746,8 +747,7 @@ FAULTS: tuple[FaultDefinition, ...] = (
             "equal-length cables, or take the inverter's positive and negative cables "
             "from opposite ends of the stack.",
             "Check cable size and connector tightness on the module that lags.",
-            "Fully charge the bank and compare the SOC of all modules again after "
-            "24-48 h.",
+            "Fully charge the bank and compare the SOC of all modules again after 24-48 h.",
         ),
         sources=(_S003_MISTAKES, _S003_COMMISSION, _S001_FAQ),
         repair=True,
@@ -769,8 +769,7 @@ FAULTS: tuple[FaultDefinition, ...] = (
         ),
         recovery="Clears when every module reports again.",
         fix_steps=(
-            "Check the link cables between the modules for a damaged connector or a "
-            "loose plug.",
+            "Check the link cables between the modules for a damaged connector or a loose plug.",
             "Check that every module is switched on and not in protection or failure.",
             "If a module was removed on purpose, confirm the new module count.",
         ),
@@ -823,9 +822,7 @@ FAULTS: tuple[FaultDefinition, ...] = (
         title="More modules than the model allows",
         family=FaultFamily.CONFIGURATION,
         severity=Severity.ERROR,
-        meaning=(
-            "Group {group} holds {count} modules; a {model} group allows at most {limit}."
-        ),
+        meaning=("Group {group} holds {count} modules; a {model} group allows at most {limit}."),
         bms_action="Modules beyond the limit are not managed by the master.",
         recovery="Clears when the group is within the limit.",
         fix_steps=(

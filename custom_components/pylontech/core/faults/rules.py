@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Union
+from typing import Any
 
 from ..model import Alarm, Bank, LimitState, Module, ModuleState, Protection
 from .catalog import (
@@ -45,11 +45,11 @@ from .catalog import (
 )
 
 ModuleKey = tuple[int, int]
-Flag = Union[Protection, Alarm]  # noqa: UP007 - the package must import on Python 3.11
-Identity = tuple[str, Union[ModuleKey, None]]  # noqa: UP007
-# A flag at a place. The flag's kind is part of it: StrEnum members compare as their text,
-# and Protection.GENERAL == Alarm.GENERAL ("general").
-_PlacedFlag = tuple[Union[ModuleKey, None], bool, Flag]  # noqa: UP007 - (place, is_alarm, flag)
+Flag = Protection | Alarm
+Identity = tuple[str, ModuleKey | None]
+# A flag at a place: (place, is_alarm, flag). The kind is part of it because StrEnum
+# members compare as their text, and Protection.GENERAL == Alarm.GENERAL ("general").
+_PlacedFlag = tuple[ModuleKey | None, bool, Flag]
 
 UNKNOWN = "?"
 
@@ -165,12 +165,17 @@ class ActiveFault:
 
     ``placeholders`` carries the numbers its message needs: always ``location``,
     ``module`` and ``group``, plus the names in ``definition.placeholders``.
-    Two active faults are the same fault when their ``identity`` is equal.
+    Two active faults are the same fault when their ``identity`` is equal; the hash
+    follows the identity, so active faults can go into sets.
     """
 
     definition: FaultDefinition
     module_key: ModuleKey | None
     placeholders: dict[str, str] = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        """Hash by identity (placeholders are a dict); equal faults share an identity."""
+        return hash(self.identity)
 
     @property
     def key(self) -> FaultKey:
@@ -181,6 +186,13 @@ class ActiveFault:
     def identity(self) -> Identity:
         """``(key, module_key)``: raise and clear repair issues by this."""
         return (self.definition.key, self.module_key)
+
+    @property
+    def message(self) -> str:
+        """One English line: title, place and meaning with the numbers filled in."""
+        definition = self.definition
+        where = self.placeholders.get("location", "bank")
+        return f"{definition.title} ({where}): {render_text(definition.meaning, self.placeholders)}"
 
     @property
     def issue_id(self) -> str:
@@ -220,6 +232,21 @@ class FaultUpdate:
         return bool(self.started or self.ended or self.updated or self.flag_changes)
 
 
+class _KeepUnknown(dict[str, str]):
+    """Leaves a ``{name}`` without a value as it is instead of failing."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def render_text(text: str, placeholders: Mapping[str, str]) -> str:
+    """A definition's text with ``{name}`` placeholders filled in (unknown ones kept)."""
+    try:
+        return text.format_map(_KeepUnknown(placeholders))
+    except (ValueError, IndexError, AttributeError):  # a stray brace: show the text as is
+        return text
+
+
 def active_fault_to_dict(fault: ActiveFault) -> dict[str, Any]:
     """An active fault as JSON-ready data (the shape ``scripts/decode`` prints)."""
     definition = fault.definition
@@ -231,6 +258,7 @@ def active_fault_to_dict(fault: ActiveFault) -> dict[str, Any]:
         "family": str(definition.family),
         "module": list(fault.module_key) if fault.module_key is not None else None,
         "placeholders": dict(fault.placeholders),
+        "message": fault.message,
         "repair": definition.repair,
     }
 
@@ -392,7 +420,9 @@ def _bank_faults(bank: Bank, modules: tuple[Module, ...]) -> list[ActiveFault]:
     model = _master_model(bank)
     flags = (*bank.protections, *bank.alarms)
     found = [
-        fault for fault in _flag_faults(flags, None, model) if fault.key is not FaultKey.CELL_IMBALANCE
+        fault
+        for fault in _flag_faults(flags, None, model)
+        if fault.key is not FaultKey.CELL_IMBALANCE
     ]
     # Bank-wide extremes (console pwrsys) stand in only when no module carries its cells:
     # across modules they would mostly show SOC differences, not imbalance.
@@ -400,26 +430,27 @@ def _bank_faults(bank: Bank, modules: tuple[Module, ...]) -> list[ActiveFault]:
         m.cell_voltages or (m.cell_voltage_min is not None and m.cell_voltage_max is not None)
         for m in modules
     )
-    spread = None if has_cells else _cell_spread_mv(bank.cell_voltage_min, bank.cell_voltage_max, ())
+    spread = (
+        None if has_cells else _cell_spread_mv(bank.cell_voltage_min, bank.cell_voltage_max, ())
+    )
     imbalance = _imbalance_fault(None, spread, Alarm.CELL_IMBALANCE in bank.alarms)
     if imbalance is not None:
         found.append(imbalance)
 
-    with_soc = [m for m in modules if m.soc is not None]
+    with_soc = [(m.soc, m.key) for m in modules if m.soc is not None]
     if len(with_soc) >= 2:
-        low = min(with_soc, key=lambda m: m.soc)  # type: ignore[arg-type, return-value]
-        high = max(with_soc, key=lambda m: m.soc)  # type: ignore[arg-type, return-value]
-        spread_points = high.soc - low.soc  # type: ignore[operator]
-        if spread_points >= SOC_DIVERGENCE_POINTS:
+        soc_min, module_min = min(with_soc)
+        soc_max, module_max = max(with_soc)
+        if soc_max - soc_min >= SOC_DIVERGENCE_POINTS:
             found.append(
                 _fault(
                     FaultKey.SOC_DIVERGENCE,
                     None,
-                    soc_min=_number(low.soc),  # type: ignore[arg-type]
-                    soc_max=_number(high.soc),  # type: ignore[arg-type]
-                    module_min=_module_label(low.key),
-                    module_max=_module_label(high.key),
-                    spread=_number(spread_points),
+                    soc_min=_number(soc_min),
+                    soc_max=_number(soc_max),
+                    module_min=_module_label(module_min),
+                    module_max=_module_label(module_max),
+                    spread=_number(soc_max - soc_min),
                 )
             )
 
@@ -526,6 +557,12 @@ class FaultTracker:
 
     Call ``update`` with every new snapshot and the time it was taken. The tracker
     adds the history rules to the stateless ones and reports what changed.
+
+    The snapshot is the truth for flags: a module missing from it ends its flags.
+    A snapshot without a module count keeps the module-count state as it was; one
+    without ``full_charge_request`` or SOC restarts those clocks. The over-current
+    lock stays active until the protection has been clear for
+    ``OVER_CURRENT_CLEAN_PERIOD_S`` (the BMS needs a manual reset; this shows it).
     """
 
     def __init__(self, *, expected_module_count: int | None = None) -> None:
@@ -590,7 +627,8 @@ class FaultTracker:
         updated = tuple(
             f
             for f in active
-            if f.identity in self._active and self._active[f.identity].placeholders != f.placeholders
+            if f.identity in self._active
+            and self._active[f.identity].placeholders != f.placeholders
         )
         ended = tuple(
             sorted(
@@ -747,4 +785,5 @@ __all__ = [
     "ModuleKey",
     "active_fault_to_dict",
     "evaluate",
+    "render_text",
 ]

@@ -97,7 +97,9 @@ class ConsoleLink:
         self.state = ConsoleState.UNKNOWN
         self.prompt: str | None = None
         self.unsupported: set[str] = set()
+        # Received text only, so the transcript replays through ``split_transcript``.
         self._traffic = TrafficLog()
+        self._sent = TrafficLog(maxlen=60)
         self._backoff = Backoff()
         self._conn: Connection | None = None
         self._framer = codec.ConsoleFramer()
@@ -165,6 +167,7 @@ class ConsoleLink:
             "unsupported_commands": sorted(self.unsupported),
             "retry_in": round(self._backoff.remaining(), 1),
             "stats": self.stats.as_dict(),
+            "sent": self._sent.snapshot(),
             "traffic": self._traffic.snapshot(),
         }
 
@@ -220,7 +223,7 @@ class ConsoleLink:
         except LinkError as err:
             await self._lost(err)
             raise
-        self._traffic.add(printable(data))
+        self._sent.add(printable(data))
 
     async def _read(self, timeout: float) -> bytes:
         conn = self._conn

@@ -189,6 +189,9 @@ class Rs485Link:
             raise
         self._conn = conn
         self._lost_error = None
+        if self.polite:
+            # Listen before talking: the first request waits for one quiet period.
+            self._last_foreign = time.monotonic()
         self._splitter = codec.FrameSplitter()
         self._dropped_seen = 0
         self._frames = asyncio.Queue(FRAME_QUEUE)

@@ -362,6 +362,9 @@ class ConsoleFramer:
     def _start_payload(self) -> None:
         match = _ECHO.fullmatch(self._candidate)
         prompt, command = ("", "") if match is None else (match.group(1) or "", match.group(2))
+        # An empty Enter leaves prompts glued together ("pylon>pylon>bat 1"): keep the last.
+        while (again := _PROMPT_START.match(command)) is not None:
+            prompt, command = again.group(1), command[again.end() :].lstrip(" \t")
         self._reset_response()
         self._state = _State.PAYLOAD
         self._command = command

@@ -1,0 +1,464 @@
+"""Binary sensors: protections, alarms, charge state and flags, and link connectivity.
+
+Protections and alarms are grouped into families (``FLAG_FAMILIES``): one entity per
+family says whether any of its members is active, and its ``flags`` attribute names
+the members, so a CAN link's generic "over-temperature" bit and an RS485 link's
+"charge over-temperature" both land on the same entity. Only the families a link can
+report get entities (``LINK_FAMILIES``, read from the codecs' bit tables); a family
+that shows up anyway (a firmware that reports more) gets its entity when it does.
+A bank entity is on when the bank or any present module reports a member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, override
+
+from homeassistant.components.binary_sensor import (
+    BinarySensorDeviceClass,
+    BinarySensorEntity,
+    BinarySensorEntityDescription,
+)
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .const import CONF_COMPANION, CONF_LINK, LINK_CAN, LINK_CONSOLE, LINK_RS485
+from .coordinator import PylontechConfigEntry
+from .core.faults.catalog import CHARGING_CURRENT_MIN_A
+from .core.model import Alarm, Bank, Module, ModuleState, Protection
+from .entity import PylontechEntity, async_track_new_entities
+
+PARALLEL_UPDATES = 0
+
+KIND_PROTECTION = "protection"
+KIND_ALARM = "alarm"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlagFamilyDescription(BinarySensorEntityDescription):
+    """Protections or alarms that mean the same thing to the user."""
+
+    kind: str  # KIND_PROTECTION or KIND_ALARM
+    members: frozenset[Protection] | frozenset[Alarm]
+
+
+def _protection(key: str, *members: Protection) -> FlagFamilyDescription:
+    return FlagFamilyDescription(
+        key=f"protection_{key}",
+        translation_key=f"protection_{key}",
+        device_class=BinarySensorDeviceClass.SAFETY,
+        kind=KIND_PROTECTION,
+        members=frozenset(members),
+    )
+
+
+def _alarm(key: str, *members: Alarm) -> FlagFamilyDescription:
+    return FlagFamilyDescription(
+        key=f"alarm_{key}",
+        translation_key=f"alarm_{key}",
+        device_class=BinarySensorDeviceClass.PROBLEM,
+        kind=KIND_ALARM,
+        members=frozenset(members),
+    )
+
+
+P, A = Protection, Alarm
+FLAG_FAMILIES: tuple[FlagFamilyDescription, ...] = (
+    _protection("over_voltage", P.OVER_VOLTAGE, P.CELL_OVER_VOLTAGE, P.MODULE_OVER_VOLTAGE),
+    _protection("under_voltage", P.UNDER_VOLTAGE, P.CELL_UNDER_VOLTAGE, P.MODULE_UNDER_VOLTAGE),
+    _protection(
+        "over_temperature",
+        P.OVER_TEMPERATURE,
+        P.CHARGE_OVER_TEMPERATURE,
+        P.DISCHARGE_OVER_TEMPERATURE,
+        P.MOSFET_OVER_TEMPERATURE,
+    ),
+    _protection(
+        "under_temperature",
+        P.UNDER_TEMPERATURE,
+        P.CHARGE_UNDER_TEMPERATURE,
+        P.DISCHARGE_UNDER_TEMPERATURE,
+    ),
+    _protection("charge_over_current", P.CHARGE_OVER_CURRENT),
+    _protection("discharge_over_current", P.DISCHARGE_OVER_CURRENT),
+    _protection("short_circuit", P.SHORT_CIRCUIT),
+    _protection("reverse_polarity", P.REVERSE_POLARITY),
+    _protection("system_failure", P.SENSOR_FAILURE, P.SYSTEM_ERROR),
+    _protection("general", P.GENERAL),
+    _alarm("high_voltage", A.HIGH_VOLTAGE, A.CELL_HIGH_VOLTAGE, A.MODULE_HIGH_VOLTAGE),
+    _alarm("low_voltage", A.LOW_VOLTAGE, A.CELL_LOW_VOLTAGE, A.MODULE_LOW_VOLTAGE),
+    _alarm(
+        "high_temperature",
+        A.HIGH_TEMPERATURE,
+        A.CHARGE_HIGH_TEMPERATURE,
+        A.DISCHARGE_HIGH_TEMPERATURE,
+        A.MOSFET_HIGH_TEMPERATURE,
+    ),
+    _alarm(
+        "low_temperature",
+        A.LOW_TEMPERATURE,
+        A.CHARGE_LOW_TEMPERATURE,
+        A.DISCHARGE_LOW_TEMPERATURE,
+    ),
+    _alarm("high_current", A.CHARGE_HIGH_CURRENT, A.DISCHARGE_HIGH_CURRENT),
+    _alarm("cell_imbalance", A.CELL_IMBALANCE),
+    _alarm("sensor_error", A.CELL_VOLTAGE_ERROR, A.TEMPERATURE_SENSOR_ERROR),
+    _alarm("internal_communication", A.INTERNAL_COMMUNICATION_FAIL),
+    _alarm("general", A.GENERAL),
+)
+FAMILIES_BY_KEY: Mapping[str, FlagFamilyDescription] = {f.key: f for f in FLAG_FAMILIES}
+
+
+def family_of(flag: Protection | Alarm) -> FlagFamilyDescription:
+    """The family a protection or alarm belongs to."""
+    kind = KIND_PROTECTION if isinstance(flag, Protection) else KIND_ALARM
+    for family in FLAG_FAMILIES:
+        if family.kind == kind and flag in family.members:
+            return family
+    raise KeyError(flag)  # every member of both enums has a family (tested)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkFamilies:
+    """The families a link reports for the whole bank and for each module."""
+
+    bank: frozenset[str]
+    module: frozenset[str]
+
+
+_CAN_BANK = frozenset(
+    {
+        # 0x359 protection/alarm bits and the SMA-style 0x35A slots (core/protocol/can.py).
+        "protection_over_voltage",
+        "protection_under_voltage",
+        "protection_over_temperature",
+        "protection_under_temperature",
+        "protection_charge_over_current",
+        "protection_discharge_over_current",
+        "protection_short_circuit",
+        "protection_system_failure",
+        "protection_general",
+        "alarm_high_voltage",
+        "alarm_low_voltage",
+        "alarm_high_temperature",
+        "alarm_low_temperature",
+        "alarm_high_current",
+        "alarm_cell_imbalance",
+        "alarm_internal_communication",
+        "alarm_general",
+    }
+)
+LINK_FAMILIES: Mapping[str, LinkFamilies] = {
+    LINK_CAN: LinkFamilies(bank=_CAN_BANK, module=frozenset()),
+    # 0x44 Status 1 bits, value states and cell/temperature error states (protocol/rs485.py).
+    LINK_RS485: LinkFamilies(
+        bank=frozenset(),
+        module=frozenset(
+            {
+                "protection_over_voltage",
+                "protection_under_voltage",
+                "protection_over_temperature",
+                "protection_under_temperature",
+                "protection_charge_over_current",
+                "protection_discharge_over_current",
+                "alarm_sensor_error",
+                "alarm_general",
+            }
+        ),
+    ),
+    # pwr/bat state columns and `Bat Events` words (protocol/console_mapping.py).
+    LINK_CONSOLE: LinkFamilies(
+        bank=frozenset(),
+        module=frozenset(
+            {
+                "protection_over_voltage",
+                "protection_under_voltage",
+                "protection_over_temperature",
+                "protection_under_temperature",
+                "protection_charge_over_current",
+                "protection_discharge_over_current",
+                "protection_short_circuit",
+                "protection_system_failure",
+                "alarm_high_voltage",
+                "alarm_low_voltage",
+                "alarm_high_temperature",
+                "alarm_low_temperature",
+                "alarm_high_current",
+                "alarm_general",
+            }
+        ),
+    ),
+}
+
+
+def entry_families(entry: PylontechConfigEntry) -> LinkFamilies:
+    """The families an entry's link(s) report; a CAN companion adds its bank families."""
+    families = LINK_FAMILIES[entry.data[CONF_LINK]]
+    bank = families.bank | families.module  # bank entities also cover every module
+    if entry.options.get(CONF_COMPANION):
+        bank |= LINK_FAMILIES[LINK_CAN].bank
+    return LinkFamilies(bank=bank, module=families.module)
+
+
+def _active(flags: Iterable[Protection | Alarm], family: FlagFamilyDescription) -> list[str]:
+    return sorted(str(flag) for flag in flags if flag in family.members)
+
+
+def _flags(subject: Bank | Module, family: FlagFamilyDescription) -> frozenset[Any]:
+    return subject.protections if family.kind == KIND_PROTECTION else subject.alarms
+
+
+def _charging(current: float | None, state: str | None) -> bool | None:
+    if current is not None:
+        return current > CHARGING_CURRENT_MIN_A
+    if state is None:
+        return None
+    return state == ModuleState.CHARGE
+
+
+def _discharging(current: float | None, state: str | None) -> bool | None:
+    if current is not None:
+        return current < -CHARGING_CURRENT_MIN_A
+    if state is None:
+        return None
+    return state == ModuleState.DISCHARGE
+
+
+@dataclass(frozen=True, kw_only=True)
+class BankBinaryDescription(BinarySensorEntityDescription):
+    """A yes/no value of the whole bank."""
+
+    value_fn: Callable[[Bank], bool | None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModuleBinaryDescription(BinarySensorEntityDescription):
+    """A yes/no value of one module."""
+
+    value_fn: Callable[[Module], bool | None]
+
+
+BANK_BINARY_SENSORS: tuple[BankBinaryDescription, ...] = (
+    BankBinaryDescription(
+        key="charging",
+        translation_key="charging",
+        device_class=BinarySensorDeviceClass.BATTERY_CHARGING,
+        value_fn=lambda bank: _charging(bank.current, None),
+    ),
+    BankBinaryDescription(
+        key="discharging",
+        translation_key="discharging",
+        value_fn=lambda bank: _discharging(bank.current, None),
+    ),
+    BankBinaryDescription(
+        key="charge_enabled",
+        translation_key="charge_enabled",
+        value_fn=lambda bank: bank.charge_enabled,
+    ),
+    BankBinaryDescription(
+        key="discharge_enabled",
+        translation_key="discharge_enabled",
+        value_fn=lambda bank: bank.discharge_enabled,
+    ),
+    BankBinaryDescription(
+        key="force_charge_1",
+        translation_key="force_charge_1",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda bank: bank.force_charge_1,
+    ),
+    BankBinaryDescription(
+        key="force_charge_2",
+        translation_key="force_charge_2",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda bank: bank.force_charge_2,
+    ),
+    BankBinaryDescription(
+        key="full_charge_request",
+        translation_key="full_charge_request",
+        value_fn=lambda bank: bank.full_charge_request,
+    ),
+)
+
+MODULE_BINARY_SENSORS: tuple[ModuleBinaryDescription, ...] = (
+    ModuleBinaryDescription(
+        key="charging",
+        translation_key="charging",
+        device_class=BinarySensorDeviceClass.BATTERY_CHARGING,
+        value_fn=lambda m: _charging(m.current, m.state),
+    ),
+    ModuleBinaryDescription(
+        key="discharging",
+        translation_key="discharging",
+        value_fn=lambda m: _discharging(m.current, m.state),
+    ),
+    ModuleBinaryDescription(
+        key="charge_mosfet",
+        translation_key="charge_mosfet",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda m: m.charge_mosfet,
+    ),
+    ModuleBinaryDescription(
+        key="discharge_mosfet",
+        translation_key="discharge_mosfet",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda m: m.discharge_mosfet,
+    ),
+    ModuleBinaryDescription(
+        key="fully_charged",
+        translation_key="fully_charged",
+        value_fn=lambda m: m.fully_charged,
+    ),
+)
+
+LINK_CONNECTIVITY = BinarySensorEntityDescription(
+    key="link",
+    translation_key="link",
+    device_class=BinarySensorDeviceClass.CONNECTIVITY,
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
+COMPANION_CONNECTIVITY = BinarySensorEntityDescription(
+    key="companion_link",
+    translation_key="companion_link",
+    device_class=BinarySensorDeviceClass.CONNECTIVITY,
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PylontechConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Create the binary sensors the link supports; more as modules and flags appear."""
+    families = entry_families(entry)
+    coordinator = entry.runtime_data.coordinator
+    fixed: list[Entity] = [LinkConnectivitySensor(entry, LINK_CONNECTIVITY)]
+    if coordinator.link is not None and coordinator.can_link is not None:
+        fixed.append(CompanionConnectivitySensor(entry, COMPANION_CONNECTIVITY))
+    async_add_entities(fixed)
+
+    def candidates(bank: Bank) -> Iterable[tuple[tuple[Any, ...], Callable[[], Entity]]]:
+        bank_flags = set(bank.protections) | set(bank.alarms)
+        modules = bank.present_modules()
+        for module in modules:
+            bank_flags.update(module.protections, module.alarms)
+        seen = {family_of(flag).key for flag in bank_flags}
+        for family in FLAG_FAMILIES:
+            if family.key in families.bank or family.key in seen:
+                yield (None, family.key), _factory(FlagFamilySensor, entry, family)
+        for description in BANK_BINARY_SENSORS:
+            if description.value_fn(bank) is not None:
+                yield (None, description.key), _factory(BankBinarySensor, entry, description)
+        for module in modules:
+            module_seen = {family_of(f).key for f in (*module.protections, *module.alarms)}
+            for family in FLAG_FAMILIES:
+                if family.key in families.module or family.key in module_seen:
+                    yield (
+                        (module.key, family.key),
+                        _factory(FlagFamilySensor, entry, family, module),
+                    )
+            for description in MODULE_BINARY_SENSORS:
+                if description.value_fn(module) is not None:
+                    yield (
+                        (module.key, description.key),
+                        _factory(ModuleBinarySensor, entry, description, module),
+                    )
+
+    async_track_new_entities(entry, async_add_entities, candidates)
+
+
+def _factory(cls: type[Entity], *args: Any) -> Callable[[], Entity]:
+    return lambda: cls(*args)
+
+
+class FlagFamilySensor(PylontechEntity, BinarySensorEntity):
+    """On while any protection (or alarm) of one family is active.
+
+    The ``flags`` attribute lists the active members (e.g. ``charge_over_temperature``).
+    """
+
+    entity_description: FlagFamilyDescription
+
+    def _active_flags(self) -> list[str]:
+        family = self.entity_description
+        if self.module_key is not None:
+            module = self.module
+            return [] if module is None else _active(_flags(module, family), family)
+        bank = self.bank
+        flags = set(_flags(bank, family))
+        for module in bank.present_modules():
+            flags.update(_flags(module, family))
+        return _active(flags, family)
+
+    @property
+    @override
+    def is_on(self) -> bool:
+        """Whether a member of the family is active."""
+        return bool(self._active_flags())
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The active members of the family."""
+        return {"flags": self._active_flags()}
+
+
+class BankBinarySensor(PylontechEntity, BinarySensorEntity):
+    """A yes/no value of the bank."""
+
+    entity_description: BankBinaryDescription
+
+    @property
+    @override
+    def is_on(self) -> bool | None:
+        """The value from the latest snapshot."""
+        return self.entity_description.value_fn(self.bank)
+
+
+class ModuleBinarySensor(PylontechEntity, BinarySensorEntity):
+    """A yes/no value of one module."""
+
+    entity_description: ModuleBinaryDescription
+
+    @property
+    @override
+    def is_on(self) -> bool | None:
+        """The value from the latest snapshot."""
+        module = self.module
+        return None if module is None else self.entity_description.value_fn(module)
+
+
+class LinkConnectivitySensor(PylontechEntity, BinarySensorEntity):
+    """Whether the latest read of the bank succeeded; available even when it did not."""
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Always: this entity reports the link's state itself."""
+        return True
+
+    @property
+    @override
+    def is_on(self) -> bool:
+        """Whether the link delivered the latest snapshot."""
+        return self.coordinator.last_update_success
+
+
+class CompanionConnectivitySensor(PylontechEntity, BinarySensorEntity):
+    """Whether the CAN companion link delivers data that is merged into the bank."""
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Always: this entity reports the companion's state itself."""
+        return True
+
+    @property
+    @override
+    def is_on(self) -> bool:
+        """Whether the companion's broadcast is live (not stale)."""
+        can_link = self.coordinator.can_link
+        return can_link is not None and can_link.bank is not None

@@ -1,0 +1,457 @@
+"""RS485 responses to the bank model, and the inverse helpers the simulator serves through.
+
+The mapping of each wire field to a model field is documented on the functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import fields, replace
+from typing import Any
+
+from ..model import (
+    Alarm,
+    Bank,
+    LimitState,
+    Module,
+    ModuleState,
+    Protection,
+    cell_extremes,
+    merge_modules,
+)
+from .rs485_frame import module_position
+from .rs485_responses import (
+    STATUS1_PROTECTIONS,
+    AlarmRecord,
+    AlarmResponse,
+    AnalogRecord,
+    AnalogResponse,
+    ManagementInfoResponse,
+    ManufacturerInfoResponse,
+    ProtocolVersionResponse,
+    Response,
+    SerialNumberResponse,
+    SoftwareVersionResponse,
+    SystemParametersResponse,
+)
+
+# --------------------------------------------------------------------------- model mapping
+
+MOSFET_SENSOR = 5  # 0-based: the 6th temperature (US5000) is the MOSFET sensor
+_CELL_SENSORS = slice(1, 5)  # sensors 2-5 cover the cell groups
+
+
+def module_from_analog(record: AnalogRecord, index: int, group: int = 0) -> Module:
+    """A module from its 0x42 record.
+
+    temperature = sensor 1 (BMS board); mosfet_temperature = 6th sensor when present;
+    temperature_min/max = over the cell-group sensors 2-5; SOC = remaining / full * 100
+    (None when full is 0); capacities in Ah; cell min/max from the cell voltages.
+    """
+    temps = record.temperatures
+    cell_temps = temps[_CELL_SENSORS]
+    low, high = cell_extremes(record.cell_voltages)
+    full = record.full_capacity
+    return Module(
+        index=index,
+        group=group,
+        voltage=record.voltage,
+        current=record.current,
+        temperature=temps[0] if temps else None,
+        temperatures=temps,
+        temperature_min=min(cell_temps) if cell_temps else None,
+        temperature_max=max(cell_temps) if cell_temps else None,
+        mosfet_temperature=temps[MOSFET_SENSOR] if len(temps) > MOSFET_SENSOR else None,
+        cell_voltages=record.cell_voltages,
+        cell_voltage_min=low,
+        cell_voltage_max=high,
+        soc=round(100 * record.remaining_capacity / full, 1) if full > 0 else None,
+        cycles=record.cycles,
+        remaining_capacity=record.remaining_capacity,
+        full_capacity=full,
+    )
+
+
+def response_positions(response: AnalogResponse | AlarmResponse) -> tuple[tuple[int, int], ...]:
+    """``(index, group)`` of each record: ADR for single, 1..count in ADR's group for 0xFF."""
+    index, group = module_position(response.adr) if response.adr >= 1 else (1, 0)
+    if response.all_modules:
+        return tuple((n + 1, group) for n in range(len(response.records)))
+    if response.command >= 1:
+        try:
+            index, group = module_position(response.command)
+        except ValueError:
+            pass
+    return ((index, group),)
+
+
+def modules_from_analog(response: AnalogResponse) -> tuple[Module, ...]:
+    """All modules of a 0x42 response, placed by :func:`response_positions`."""
+    return tuple(
+        module_from_analog(record, index, group)
+        for record, (index, group) in zip(
+            response.records, response_positions(response), strict=True
+        )
+    )
+
+
+_SEVERITY = {LimitState.NORMAL: 0, LimitState.LOW: 1, LimitState.HIGH: 2, LimitState.ERROR: 3}
+
+
+def _worst(states: Iterable[LimitState]) -> LimitState:
+    return max(states, key=_SEVERITY.__getitem__, default=LimitState.NORMAL)
+
+
+def alarm_fields(record: AlarmRecord) -> dict[str, Any]:
+    """Model fields from a 0x44 record (the documented mapping):
+
+    * cell state LOW/HIGH -> ``CELL_UNDER_VOLTAGE``/``CELL_OVER_VOLTAGE`` (states "act as
+      protections", §1.7); ERROR -> ``Alarm.CELL_VOLTAGE_ERROR``;
+    * temperature state LOW -> ``UNDER_TEMPERATURE``; HIGH -> ``OVER_TEMPERATURE`` (6th
+      sensor: ``MOSFET_OVER_TEMPERATURE``); ERROR -> ``Alarm.TEMPERATURE_SENSOR_ERROR``;
+    * module voltage LOW/HIGH -> ``MODULE_UNDER_VOLTAGE``/``MODULE_OVER_VOLTAGE``;
+    * charge/discharge current HIGH -> ``CHARGE_OVER_CURRENT``/``DISCHARGE_OVER_CURRENT``
+      (LOW has no documented meaning for a current and maps to nothing);
+      voltage/current ERROR -> ``Alarm.GENERAL``;
+    * Status 1 bits -> their protections; Status 4/5 cell bits -> ``CELL_VOLTAGE_ERROR``;
+    * Status 2 -> charge/discharge MOSFET; Status 3 -> fully_charged and
+      state charge/discharge/idle (effective current flags).
+
+    ``current_state`` is the worse of the two current states; ``temperature_state`` the
+    worst sensor state.
+    """
+    protections = set(record.status_protections)
+    alarms: set[Alarm] = set()
+    cells = set(record.cell_states)
+    if LimitState.LOW in cells:
+        protections.add(Protection.CELL_UNDER_VOLTAGE)
+    if LimitState.HIGH in cells:
+        protections.add(Protection.CELL_OVER_VOLTAGE)
+    if LimitState.ERROR in cells or record.status4 or record.status5:
+        alarms.add(Alarm.CELL_VOLTAGE_ERROR)
+    for number, state in enumerate(record.temperature_states):
+        if state is LimitState.LOW:
+            protections.add(Protection.UNDER_TEMPERATURE)
+        elif state is LimitState.HIGH:
+            protections.add(
+                Protection.MOSFET_OVER_TEMPERATURE
+                if number == MOSFET_SENSOR
+                else Protection.OVER_TEMPERATURE
+            )
+        elif state is LimitState.ERROR:
+            alarms.add(Alarm.TEMPERATURE_SENSOR_ERROR)
+    if record.voltage_state is LimitState.LOW:
+        protections.add(Protection.MODULE_UNDER_VOLTAGE)
+    elif record.voltage_state is LimitState.HIGH:
+        protections.add(Protection.MODULE_OVER_VOLTAGE)
+    if record.charge_current_state is LimitState.HIGH:
+        protections.add(Protection.CHARGE_OVER_CURRENT)
+    if record.discharge_current_state is LimitState.HIGH:
+        protections.add(Protection.DISCHARGE_OVER_CURRENT)
+    if LimitState.ERROR in (
+        record.voltage_state,
+        record.charge_current_state,
+        record.discharge_current_state,
+    ):
+        alarms.add(Alarm.GENERAL)
+    if record.charging:
+        state = ModuleState.CHARGE
+    elif record.discharging:
+        state = ModuleState.DISCHARGE
+    else:
+        state = ModuleState.IDLE
+    return {
+        "cell_voltage_states": record.cell_states,
+        "temperature_states": record.temperature_states,
+        "voltage_state": record.voltage_state,
+        "current_state": _worst((record.charge_current_state, record.discharge_current_state)),
+        "temperature_state": _worst(record.temperature_states),
+        "charge_mosfet": record.charge_mosfet,
+        "discharge_mosfet": record.discharge_mosfet,
+        "fully_charged": record.fully_charged,
+        "state": str(state),
+        "protections": frozenset(protections),
+        "alarms": frozenset(alarms),
+    }
+
+
+def apply_alarm(module: Module, record: AlarmRecord) -> Module:
+    """``module`` with the fields of a 0x44 record (see :func:`alarm_fields`)."""
+    return replace(module, **alarm_fields(record))
+
+
+def modules_from_alarm(response: AlarmResponse) -> tuple[Module, ...]:
+    """Modules carrying only 0x44 fields, placed by :func:`response_positions`."""
+    return tuple(
+        apply_alarm(Module(index=index, group=group), record)
+        for record, (index, group) in zip(
+            response.records, response_positions(response), strict=True
+        )
+    )
+
+
+def management_fields(response: ManagementInfoResponse) -> dict[str, Any]:
+    """Bank fields from 0x92: limits (DCL as a positive magnitude) and request flags."""
+    return {
+        "charge_voltage_limit": response.charge_voltage_limit,
+        "discharge_voltage_limit": response.discharge_voltage_limit,
+        "charge_current_limit": response.charge_current_limit,
+        "discharge_current_limit": abs(response.discharge_current_limit),
+        "charge_enabled": response.charge_enabled,
+        "discharge_enabled": response.discharge_enabled,
+        "force_charge_1": response.force_charge_1,
+        "force_charge_2": response.force_charge_2,
+        "full_charge_request": response.full_charge_request,
+    }
+
+
+def apply_management(bank: Bank, response: ManagementInfoResponse) -> Bank:
+    """``bank`` with the 0x92 limits and flags."""
+    return replace(bank, **management_fields(response))
+
+
+def identity_fields(
+    *,
+    manufacturer_info: ManufacturerInfoResponse | None = None,
+    serial: SerialNumberResponse | None = None,
+    software: SoftwareVersionResponse | None = None,
+) -> dict[str, Any]:
+    """Identity fields (valid for ``Module`` and ``Bank``) from 0x51/0x93/0x96.
+
+    model = 0x51 device name; manufacturer = 0x51 manufacturer; serial_number = 0x93;
+    firmware = 0x96 manufacturer version ("2.3"), else 0x51 software version. The 0x96
+    main-line version goes to ``extra`` as ``("mainline_version", "0.6.5")`` by
+    :func:`apply_identity`.
+    """
+    out: dict[str, Any] = {}
+    if manufacturer_info is not None:
+        if manufacturer_info.device_name:
+            out["model"] = manufacturer_info.device_name
+        if manufacturer_info.manufacturer:
+            out["manufacturer"] = manufacturer_info.manufacturer
+        out["firmware"] = manufacturer_info.software_version_text
+    if serial is not None and serial.serial_number:
+        out["serial_number"] = serial.serial_number
+    if software is not None:
+        out["firmware"] = software.manufacturer_version_text
+    return out
+
+
+def apply_identity(
+    target: Any,
+    *,
+    manufacturer_info: ManufacturerInfoResponse | None = None,
+    serial: SerialNumberResponse | None = None,
+    software: SoftwareVersionResponse | None = None,
+) -> Any:
+    """``target`` (a ``Module`` or ``Bank``) with identity fields set (see :func:`identity_fields`)."""
+    updates = identity_fields(manufacturer_info=manufacturer_info, serial=serial, software=software)
+    if software is not None:
+        extra = tuple(kv for kv in target.extra if kv[0] != "mainline_version")
+        updates["extra"] = (*extra, ("mainline_version", software.mainline_version_text))
+    return replace(target, **updates)
+
+
+def system_parameters_extra(response: SystemParametersResponse) -> tuple[tuple[str, str], ...]:
+    """0x47 limits as ``extra`` text pairs (the model has no fields for module settings)."""
+    return tuple(
+        (f.name, f"{getattr(response, f.name):g}")
+        for f in fields(response)
+        if f.name not in ("adr", "info_flag")
+    )
+
+
+def _identity_position(response: SerialNumberResponse | SoftwareVersionResponse) -> tuple[int, int]:
+    # The command byte names the module (ADR); fall back to the frame's ADR.
+    for adr in (response.command, response.adr):
+        try:
+            return module_position(adr)
+        except ValueError:
+            continue
+    return (1, 0)
+
+
+def bank_from_responses(responses: Iterable[Response], *, totals: bool = True) -> Bank:
+    """Merge the typed responses of one poll into a ``Bank``.
+
+    0x42 builds modules; 0x44 adds states/flags; 0x93/0x96 add module identity (placed by
+    their command byte); 0x51 gives bank model/manufacturer/firmware; 0x4F the protocol
+    version; 0x92 the bank limits and flags; 0x47 is kept in each module's ``extra`` only
+    when that module is present. ``totals`` fills bank values from the modules
+    (:meth:`Bank.with_totals`).
+    """
+    modules: dict[tuple[int, int], Module] = {}
+    bank: dict[str, Any] = {}
+    later: list[Response] = []
+
+    def at(key: tuple[int, int]) -> Module:
+        return modules.get(key) or Module(index=key[1], group=key[0])
+
+    for response in responses:
+        if isinstance(response, AnalogResponse):
+            for module in modules_from_analog(response):
+                known = modules.get(module.key)
+                modules[module.key] = module if known is None else merge_modules(known, module)
+        elif isinstance(response, AlarmResponse):
+            positions = response_positions(response)
+            for record, (index, group) in zip(response.records, positions, strict=True):
+                modules[(group, index)] = apply_alarm(at((group, index)), record)
+        elif isinstance(response, ManagementInfoResponse):
+            bank.update(management_fields(response))
+        elif isinstance(response, ManufacturerInfoResponse):
+            bank.update(identity_fields(manufacturer_info=response))
+        elif isinstance(response, ProtocolVersionResponse):
+            bank["protocol_version"] = response.text
+        else:
+            later.append(response)
+    for response in later:  # identity and settings attach to modules read above
+        if isinstance(response, SerialNumberResponse):
+            index, group = _identity_position(response)
+            modules[(group, index)] = apply_identity(at((group, index)), serial=response)
+        elif isinstance(response, SoftwareVersionResponse):
+            index, group = _identity_position(response)
+            modules[(group, index)] = apply_identity(at((group, index)), software=response)
+        elif isinstance(response, SystemParametersResponse):
+            try:
+                index, group = module_position(response.adr)
+            except ValueError:
+                continue
+            if (group, index) in modules:
+                module = modules[(group, index)]
+                extra = dict(module.extra)
+                extra.update(system_parameters_extra(response))
+                modules[(group, index)] = replace(module, extra=tuple(extra.items()))
+    result = Bank(modules=tuple(modules[key] for key in sorted(modules)), **bank)
+    return result.with_totals() if totals else result
+
+
+# Inverse helpers: the simulator serves its model through these.
+
+
+def analog_record_from_module(module: Module, *, user_defined: int | None = None) -> AnalogRecord:
+    """A 0x42 record from a module's values (the simulator's view of a module).
+
+    ``user_defined`` defaults to 4 when the full capacity exceeds 65.535 Ah, else 2.
+    Missing values are sent as 0.
+    """
+    full = module.full_capacity or 0.0
+    remaining = module.remaining_capacity or 0.0
+    if user_defined is None:
+        user_defined = 4 if max(round(full * 1000), round(remaining * 1000)) > 0xFFFF else 2
+    return AnalogRecord(
+        cell_voltages=module.cell_voltages,
+        temperatures=module.temperatures,
+        current=module.current or 0.0,
+        voltage=module.voltage or 0.0,
+        remaining_capacity=remaining,
+        full_capacity=full,
+        cycles=module.cycles or 0,
+        user_defined=user_defined,
+    )
+
+
+def _mark(states: list[LimitState], position: int, state: LimitState) -> None:
+    if states and state not in states:
+        states[min(position, len(states) - 1)] = state
+
+
+def alarm_record_from_module(module: Module, *, extra: bytes = b"") -> AlarmRecord:
+    """A 0x44 record that :func:`alarm_fields` maps back to the module's flags.
+
+    Representable: the Status 1 protections, CELL_OVER_VOLTAGE (highest cell HIGH),
+    OVER/UNDER_TEMPERATURE (a cell-group sensor HIGH/LOW; CHARGE_/DISCHARGE_UNDER_TEMPERATURE
+    map to UNDER_TEMPERATURE), MOSFET_OVER_TEMPERATURE (6th sensor HIGH), the error alarms.
+    Others (short circuit, reverse polarity ...) have no 0x44 encoding and are dropped.
+    """
+    protections = module.protections
+    alarms = module.alarms
+    cell_count = len(module.cell_voltages)
+    cells = list(module.cell_voltage_states)
+    if len(cells) != cell_count:
+        cells = [LimitState.NORMAL] * cell_count
+    if Protection.CELL_OVER_VOLTAGE in protections and cells:
+        _mark(cells, module.cell_voltages.index(max(module.cell_voltages)), LimitState.HIGH)
+    sensors = len(module.temperatures)
+    temps = list(module.temperature_states)
+    if len(temps) != sensors:
+        temps = [LimitState.NORMAL] * sensors
+    cell_sensor = 1 if sensors > 1 else 0
+    if Protection.OVER_TEMPERATURE in protections:
+        _mark(temps, cell_sensor, LimitState.HIGH)
+    if protections & {
+        Protection.UNDER_TEMPERATURE,
+        Protection.CHARGE_UNDER_TEMPERATURE,
+        Protection.DISCHARGE_UNDER_TEMPERATURE,
+    }:
+        _mark(temps, cell_sensor, LimitState.LOW)
+    if Protection.MOSFET_OVER_TEMPERATURE in protections and sensors > MOSFET_SENSOR:
+        temps[MOSFET_SENSOR] = LimitState.HIGH
+    if Alarm.TEMPERATURE_SENSOR_ERROR in alarms:
+        _mark(temps, 0, LimitState.ERROR)
+    status1 = 0
+    for bit, protection in STATUS1_PROTECTIONS:
+        if protection in protections:
+            status1 |= bit
+    # CAN-style generic members: the module-level bit is the closest 0x44 encoding.
+    if Protection.OVER_VOLTAGE in protections:
+        status1 |= 0x01
+    if Protection.UNDER_VOLTAGE in protections:
+        status1 |= 0x80
+    cell_bits = 0
+    for number, state in enumerate(cells[:16]):
+        if state is LimitState.ERROR:
+            cell_bits |= 1 << number
+    if Alarm.CELL_VOLTAGE_ERROR in alarms and not cell_bits:
+        cell_bits = 1
+    current = module.current or 0.0
+    status2 = (
+        0x08
+        | (0x04 if module.discharge_mosfet is not False else 0)
+        | (0x02 if module.charge_mosfet is not False else 0)
+    )
+    status3 = (0x80 if current > 0.1 else 0) | (0x40 if current < -0.1 else 0)
+    if module.fully_charged:
+        status3 |= 0x08
+    charge_state = discharge_state = LimitState.NORMAL
+    if module.current_state is not None and module.current_state is not LimitState.HIGH:
+        if current >= 0:
+            charge_state = module.current_state
+        else:
+            discharge_state = module.current_state
+    voltage_state = module.voltage_state or LimitState.NORMAL
+    if voltage_state is LimitState.HIGH and Protection.MODULE_OVER_VOLTAGE not in protections:
+        voltage_state = LimitState.NORMAL
+    if voltage_state is LimitState.LOW and Protection.MODULE_UNDER_VOLTAGE not in protections:
+        voltage_state = LimitState.NORMAL
+    return AlarmRecord(
+        cell_states=tuple(cells),
+        temperature_states=tuple(temps),
+        charge_current_state=charge_state,
+        voltage_state=voltage_state,
+        discharge_current_state=discharge_state,
+        status1=status1,
+        status2=status2,
+        status3=status3,
+        status4=cell_bits & 0xFF,
+        status5=cell_bits >> 8,
+        extra=extra,
+    )
+
+
+__all__ = [
+    "MOSFET_SENSOR",
+    "alarm_fields",
+    "alarm_record_from_module",
+    "analog_record_from_module",
+    "apply_alarm",
+    "apply_identity",
+    "apply_management",
+    "bank_from_responses",
+    "identity_fields",
+    "management_fields",
+    "module_from_analog",
+    "modules_from_alarm",
+    "modules_from_analog",
+    "response_positions",
+    "system_parameters_extra",
+]

@@ -1,0 +1,222 @@
+"""Base entity and device placement for Pylontech entities.
+
+Every entity lives either on the bank device (registered by ``__init__``) or on one
+module device. A module device is named by its position ("Module 2", or "Group 1
+module 2" behind an LV-Hub) and identified by the module's barcode once it is known,
+so a re-cabled module keeps its entities and history; a module whose barcode was
+never read is identified by its position instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, override
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from .const import DOMAIN, MANUFACTURER
+from .coordinator import (
+    PylontechConfigEntry,
+    PylontechCoordinator,
+    bank_device_identifier,
+    module_device_identifier,
+)
+from .core.model import Bank, Module
+
+type ModuleKey = tuple[int, int]
+
+# Module device identifiers built from a barcode carry this marker after the entry id.
+_BARCODE_MARKER = "_module_sn_"
+
+
+def clean_text(value: str | None) -> str | None:
+    """A wire string fit for the device registry: no NULs or padding, None when empty."""
+    if value is None:
+        return None
+    text = value.replace("\x00", "").strip()
+    return text or None
+
+
+def module_identifier(entry: ConfigEntry, module: Module) -> str:
+    """Device-registry identifier (under ``DOMAIN``) of a module's device.
+
+    The barcode when the module reported one, else its position.
+    """
+    if (barcode := clean_text(module.serial_number)) is not None:
+        return f"{entry.entry_id}{_BARCODE_MARKER}{barcode}"
+    return module_device_identifier(entry, module.key)
+
+
+def barcode_from_identifier(entry: ConfigEntry, identifier: str) -> str | None:
+    """The barcode a barcode-based module identifier names, else None."""
+    prefix = f"{entry.entry_id}{_BARCODE_MARKER}"
+    if identifier.startswith(prefix):
+        return identifier.removeprefix(prefix) or None
+    return None
+
+
+def module_key_for_device(
+    entry: ConfigEntry, device: dr.DeviceEntry, bank: Bank | None
+) -> ModuleKey | None:
+    """The position a barcode-identified module device currently occupies, if present."""
+    if bank is None:
+        return None
+    for domain, identifier in device.identifiers:
+        if domain != DOMAIN or (barcode := barcode_from_identifier(entry, identifier)) is None:
+            continue
+        for module in bank.present_modules():
+            if clean_text(module.serial_number) == barcode:
+                return module.key
+    return None
+
+
+def is_barcode_module_device(entry: ConfigEntry, device: dr.DeviceEntry) -> bool:
+    """Whether a device is a module device identified by barcode."""
+    return any(
+        domain == DOMAIN and barcode_from_identifier(entry, identifier) is not None
+        for domain, identifier in device.identifiers
+    )
+
+
+def module_device_fields(
+    entry: PylontechConfigEntry, bank_device_id: str, module: Module
+) -> dict[str, Any]:
+    """Keyword arguments describing a module device (for ``DeviceInfo`` and the registry)."""
+    group, index = module.key
+    if group:
+        translation_key = "group_module"
+        placeholders = {"number": str(index), "group": str(group)}
+    else:
+        translation_key = "module"
+        placeholders = {"number": str(index)}
+    return {
+        "identifiers": {(DOMAIN, module_identifier(entry, module))},
+        "manufacturer": clean_text(module.manufacturer) or MANUFACTURER,
+        "model": clean_text(module.model),
+        "serial_number": clean_text(module.serial_number),
+        "sw_version": clean_text(module.firmware),
+        "translation_key": translation_key,
+        "translation_placeholders": placeholders,
+        "via_device_id": bank_device_id,
+    }
+
+
+@callback
+def async_module_device_id(
+    hass: HomeAssistant, entry: PylontechConfigEntry, key: ModuleKey
+) -> str | None:
+    """The device id of the module at ``key`` (registering its device if needed)."""
+    runtime = entry.runtime_data
+    bank = runtime.coordinator.data
+    module = bank.module(key[1], key[0]) if bank is not None else None
+    registry = dr.async_get(hass)
+    if module is None:
+        device = registry.async_get_device(
+            identifiers={(DOMAIN, module_device_identifier(entry, key))}
+        )
+        return device.id if device is not None else None
+    fields = module_device_fields(entry, runtime.bank_device_id, module)
+    device = registry.async_get_device(identifiers=fields["identifiers"])
+    if device is not None:
+        return device.id
+    return registry.async_get_or_create(config_entry_id=entry.entry_id, **fields).id
+
+
+class PylontechEntity(CoordinatorEntity[PylontechCoordinator]):
+    """An entity on the bank device or on one module device.
+
+    ``module_key`` is None for a bank entity. ``suffix`` tells apart the entities one
+    description creates several times on a device (cell 1, cell 2 ...).
+    """
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self,
+        entry: PylontechConfigEntry,
+        description: EntityDescription,
+        module: Module | None = None,
+        *,
+        suffix: str | None = None,
+        placeholders: dict[str, str] | None = None,
+    ) -> None:
+        """Place the entity on its device and derive its unique id."""
+        coordinator = entry.runtime_data.coordinator
+        super().__init__(coordinator)
+        self.entity_description = description
+        self.module_key: ModuleKey | None = module.key if module is not None else None
+        key = description.key if suffix is None else f"{description.key}_{suffix}"
+        if module is None:
+            self._attr_unique_id = f"{entry.entry_id}_{key}"
+            self._attr_device_info = dr.DeviceInfo(
+                identifiers={(DOMAIN, bank_device_identifier(entry))},
+            )
+        else:
+            self._attr_unique_id = f"{module_identifier(entry, module)}_{key}"
+            self._attr_device_info = dr.DeviceInfo(
+                **module_device_fields(entry, entry.runtime_data.bank_device_id, module)
+            )
+        if placeholders:
+            self._attr_translation_placeholders = placeholders
+
+    @property
+    def bank(self) -> Bank:
+        """The latest snapshot."""
+        return self.coordinator.data
+
+    @property
+    def module(self) -> Module | None:
+        """This entity's module in the latest snapshot (None when absent)."""
+        if self.module_key is None:
+            return None
+        group, index = self.module_key
+        return self.coordinator.data.module(index, group)
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Bank entities follow the link; module entities also need their module present."""
+        if self.module_key is None:
+            return super().available
+        return super().available and self.coordinator.module_available(self.module_key)
+
+
+type CandidateKey = tuple[Any, ...]
+type CandidatesFn = Callable[[Bank], Iterable[tuple[CandidateKey, Callable[[], Entity]]]]
+
+
+@callback
+def async_track_new_entities(
+    entry: PylontechConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    candidates: CandidatesFn,
+) -> None:
+    """Add the entities the current snapshot supports, and later ones as they appear.
+
+    ``candidates(bank)`` yields ``(key, factory)`` for every entity the snapshot has a
+    value for; each key is built into an entity once. Modules that join, or values a
+    companion link starts to deliver, get their entities on the next snapshot.
+    """
+    coordinator = entry.runtime_data.coordinator
+    created: set[CandidateKey] = set()
+
+    @callback
+    def _add_new() -> None:
+        bank = coordinator.data
+        if bank is None or not coordinator.last_update_success:
+            return
+        new: list[Entity] = []
+        for key, factory in candidates(bank):
+            if key not in created:
+                created.add(key)
+                new.append(factory())
+        if new:
+            async_add_entities(new)
+
+    _add_new()
+    entry.async_on_unload(coordinator.async_add_listener(_add_new))

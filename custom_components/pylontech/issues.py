@@ -1,0 +1,175 @@
+"""Repairs issues and bus events from the coordinator's fault updates.
+
+``async_update_issues(hass, entry, update)`` is the coordinator's fault hook (see
+``coordinator.py``); ``__init__`` registers it for every loaded entry.
+
+Repairs: every active documented fault whose catalog entry has ``repair=True`` is a
+Repairs issue with id ``{entry_id}_{fault key}_{place}`` (place ``bank`` or
+``g{group}_m{index}``), the fault key as translation key and the fault's numbers as
+placeholders. It is deleted when the fault ends, when the entry unloads, and at setup
+when the fault is no longer active (an issue left over from before a restart).
+
+Events: every protection or alarm that starts or ends fires ``pylontech_event``::
+
+    device_id         id of the module's device, or of the bank's device
+    config_entry_id   the entry that read it
+    module            module position (1 = master), or None for a bank-level flag
+    group             the module's group (0 = single group), or None for the bank
+    flag              the Protection/Alarm value, e.g. "charge_over_current"
+    kind              "protection" or "alarm"
+    active            True when the flag started, False when it ended
+
+The first update after setup reports every flag already active as started.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.util.hass_dict import HassKey
+
+from .const import DOMAIN, LOGGER
+from .coordinator import PylontechConfigEntry
+from .core.faults import ActiveFault, FaultUpdate, FlagChange, Severity
+from .core.model import Protection
+from .entity import async_module_device_id
+
+EVENT_PYLONTECH: Final = "pylontech_event"
+ATTR_DEVICE_ID: Final = "device_id"
+ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
+ATTR_MODULE: Final = "module"
+ATTR_GROUP: Final = "group"
+ATTR_FLAG: Final = "flag"
+ATTR_KIND: Final = "kind"
+ATTR_ACTIVE: Final = "active"
+KIND_PROTECTION: Final = "protection"
+KIND_ALARM: Final = "alarm"
+
+SEVERITIES: Final = {
+    Severity.WARNING: ir.IssueSeverity.WARNING,
+    Severity.ERROR: ir.IssueSeverity.ERROR,
+    Severity.CRITICAL: ir.IssueSeverity.CRITICAL,
+}
+
+
+@dataclass(slots=True)
+class _EntryIssues:
+    """The issue ids raised for one loaded entry."""
+
+    raised: set[str] = field(default_factory=set)
+
+
+_STATE: HassKey[dict[str, _EntryIssues]] = HassKey(f"{DOMAIN}_issues")
+
+
+def issue_id(entry_id: str, fault: ActiveFault) -> str:
+    """The Repairs issue id of a fault of an entry."""
+    return f"{entry_id}_{fault.issue_id}"
+
+
+@callback
+def async_update_issues(
+    hass: HomeAssistant, entry: PylontechConfigEntry, update: FaultUpdate
+) -> None:
+    """Raise and clear Repairs issues and fire flag events for one fault update."""
+    states = hass.data.setdefault(_STATE, {})
+    state = states.get(entry.entry_id)
+    if state is None:
+        state = states[entry.entry_id] = _EntryIssues()
+        _async_remove_stale_issues(hass, entry, update)
+        entry.async_on_unload(lambda: async_clear_issues(hass, entry.entry_id))
+    _async_sync_issues(hass, entry, state, update)
+    for change in update.flag_changes:
+        _async_fire_event(hass, entry, change)
+
+
+@callback
+def _async_sync_issues(
+    hass: HomeAssistant, entry: PylontechConfigEntry, state: _EntryIssues, update: FaultUpdate
+) -> None:
+    wanted = {issue_id(entry.entry_id, f): f for f in update.active if f.definition.repair}
+    refresh = {issue_id(entry.entry_id, f) for f in (*update.started, *update.updated)}
+    for ident, fault in wanted.items():
+        if ident not in state.raised or ident in refresh:
+            _async_create_issue(hass, ident, fault)
+    for ident in state.raised - wanted.keys():
+        ir.async_delete_issue(hass, DOMAIN, ident)
+    state.raised = set(wanted)
+
+
+@callback
+def _async_create_issue(hass: HomeAssistant, ident: str, fault: ActiveFault) -> None:
+    definition = fault.definition
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        ident,
+        is_fixable=False,
+        is_persistent=False,
+        severity=SEVERITIES[definition.severity],
+        translation_key=str(definition.key),
+        translation_placeholders=dict(fault.placeholders),
+    )
+
+
+@callback
+def _async_remove_stale_issues(
+    hass: HomeAssistant, entry: PylontechConfigEntry, update: FaultUpdate
+) -> None:
+    """Delete this entry's issues from an earlier run whose fault is no longer active."""
+    prefix = f"{entry.entry_id}_"
+    active = {issue_id(entry.entry_id, f) for f in update.active if f.definition.repair}
+    registry = ir.async_get(hass)
+    stale = [
+        ident
+        for (domain, ident) in registry.issues
+        if domain == DOMAIN and ident.startswith(prefix) and ident not in active
+    ]
+    for ident in stale:
+        ir.async_delete_issue(hass, DOMAIN, ident)
+
+
+@callback
+def async_clear_issues(hass: HomeAssistant, entry_id: str) -> None:
+    """Delete every issue of an entry (on unload and removal)."""
+    states = hass.data.get(_STATE, {})
+    states.pop(entry_id, None)
+    prefix = f"{entry_id}_"
+    registry = ir.async_get(hass)
+    for domain, ident in list(registry.issues):
+        if domain == DOMAIN and ident.startswith(prefix):
+            ir.async_delete_issue(hass, DOMAIN, ident)
+
+
+@callback
+def _async_fire_event(hass: HomeAssistant, entry: PylontechConfigEntry, change: FlagChange) -> None:
+    if change.module_key is None:
+        device_id: str | None = entry.runtime_data.bank_device_id
+        group = module = None
+    else:
+        group, module = change.module_key
+        device_id = async_module_device_id(hass, entry, change.module_key)
+    kind = KIND_PROTECTION if isinstance(change.flag, Protection) else KIND_ALARM
+    LOGGER.debug(
+        "%s: %s %s %s at %s",
+        entry.title,
+        kind,
+        change.flag,
+        "started" if change.active else "ended",
+        "bank" if module is None else f"module {module}",
+    )
+    hass.bus.async_fire(
+        EVENT_PYLONTECH,
+        {
+            ATTR_DEVICE_ID: device_id,
+            ATTR_CONFIG_ENTRY_ID: entry.entry_id,
+            ATTR_MODULE: module,
+            ATTR_GROUP: group,
+            ATTR_FLAG: str(change.flag),
+            ATTR_KIND: kind,
+            ATTR_ACTIVE: change.active,
+        },
+    )
