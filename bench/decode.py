@@ -28,14 +28,15 @@ from .timing import per_call_seconds
 from .vectors import BAT_CAPTURE, CAN_CYCLE, PWR_CAPTURE, console_capture, rs485_inputs
 
 
-def _ours_rs485(inputs: dict[str, list[bytes]]) -> dict[str, Any]:
+def our_rs485_decoders() -> dict[str, Any]:
+    """Case name -> our decode of one raw frame (bytes -> validated typed response)."""
     rs485 = core_module("protocol.rs485")
     decode_frame = rs485.decode_frame
 
     def analog(raw: bytes, many: bool) -> Any:
         return rs485.decode_analog(decode_frame(raw), all_modules=many)
 
-    decoders = {
+    return {
         "rs485_42_1": lambda raw: analog(raw, False),
         "rs485_42_16": lambda raw: analog(raw, True),
         "rs485_42_16_single": lambda raw: analog(raw, False),
@@ -43,6 +44,11 @@ def _ours_rs485(inputs: dict[str, list[bytes]]) -> dict[str, Any]:
         "rs485_92": lambda raw: rs485.decode_management_info(decode_frame(raw)),
         "rs485_47": lambda raw: rs485.decode_system_parameters(decode_frame(raw)),
     }
+
+
+def _ours_rs485(inputs: dict[str, list[bytes]]) -> dict[str, Any]:
+    rs485 = core_module("protocol.rs485")
+    decoders = our_rs485_decoders()
     results: dict[str, Any] = {}
     for case, frames in inputs.items():
         decode = decoders[case]

@@ -93,8 +93,12 @@ async def run_all(cases: tuple[tuple[str, int, int], ...] = CASES) -> dict[str, 
             polls.append(await measure(link_kind, modules, baud))
         except Exception as err:  # report what broke and go on with the other cases
             polls.append(
-                {"link": link_kind, "modules": modules, "baud": baud,
-                 "error": f"{type(err).__name__}: {err}"}
+                {
+                    "link": link_kind,
+                    "modules": modules,
+                    "baud": baud,
+                    "error": f"{type(err).__name__}: {err}",
+                }
             )
     return {"polls": polls}
 

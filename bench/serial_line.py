@@ -79,7 +79,7 @@ class SerialLineProxy:
                 self._pump(reader, up_writer, paced=True),
                 self._pump(up_reader, writer, paced=False),
             )
-        except (ConnectionError, asyncio.CancelledError):
+        except ConnectionError, asyncio.CancelledError:
             pass
         finally:
             for w in (writer, up_writer):

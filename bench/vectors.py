@@ -9,7 +9,6 @@ capture exists. Its layout is the documented one and every peer decodes it (chec
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 from ._core import ROOT, core_module
 
@@ -29,7 +28,9 @@ RS42_FOUR = (
     b"006B00ED080121108D63\r"
 )
 # RS-44-B: US2000C alarm answer, 33-byte INFO (newer firmware, trailing 0x00).
-RS44_SINGLE = b"~20024600A04210020F000000000000000000000000000000050000000000000000000E00000000F108\r"
+RS44_SINGLE = (
+    b"~20024600A04210020F000000000000000000000000000000050000000000000000000E00000000F108\r"
+)
 # RS-92-B and RS-47-A (US2KBPL): management info and system parameters.
 RS92_SINGLE = b"~20024600B01402D002B79800FAFF06C0F92D\r"
 RS47_SINGLE = b"~20024600B032110E420BEA0B540D0D0A3D03FCD2F0B3B0ADD40D0D0A3DFC18F23D\r"

@@ -14,12 +14,13 @@ the console prints it rounded to a whole percent.
 
 from __future__ import annotations
 
-import math
-import random
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+import itertools
+import math
+import random
 
 from custom_components.pylontech.core.model import (
     Alarm,
@@ -161,7 +162,7 @@ LOG_LENGTH = 64
 def open_circuit_voltage(soc: float) -> float:
     """Cell rest voltage (V) at a SOC (%), linear between the curve points."""
     soc = min(100.0, max(0.0, soc))
-    for (s0, v0), (s1, v1) in zip(_OCV_POINTS, _OCV_POINTS[1:], strict=False):
+    for (s0, v0), (s1, v1) in itertools.pairwise(_OCV_POINTS):
         if soc <= s1:
             return v0 + (v1 - v0) * (soc - s0) / (s1 - s0)
     return _OCV_POINTS[-1][1]
@@ -278,9 +279,7 @@ class SimulatedBank:
                     soh=float(self.rng.randint(96, 100)),
                     cycles=self.rng.randint(20, 400),
                     weight=1.0 + self.rng.uniform(-0.06, 0.06),
-                    cell_offsets=tuple(
-                        self.rng.uniform(-0.004, 0.004) for _ in range(spec.cells)
-                    ),
+                    cell_offsets=tuple(self.rng.uniform(-0.004, 0.004) for _ in range(spec.cells)),
                     sensor_offsets=tuple(self.rng.uniform(-0.6, 0.6) for _ in range(4)),
                     ambient=ambient + self.rng.uniform(-0.5, 0.5),
                     core_temperature=ambient,
@@ -291,8 +290,10 @@ class SimulatedBank:
         for sim in self.modules:
             sim.current = self._target_current(sim, noise=0.0)
             sim.core_temperature = self._equilibrium_temperature(sim)
-        for _ in range(5):
-            self._add_log(1, "The device start charging." if _ % 2 else "The device start discharging.")
+        for number in range(5):
+            self._add_log(
+                1, "The device start charging." if number % 2 else "The device start discharging."
+            )
 
     # -- time ------------------------------------------------------------------------------
 
@@ -350,7 +351,7 @@ class SimulatedBank:
         soc = sim.soc
         if phase < 0.35:
             rate = 0.25
-            if soc >= 99.5:
+            if soc >= 99.99:
                 return 0.0
             if soc > 90.0:
                 rate *= max(0.1, (100.0 - soc) / 10.0)
@@ -404,7 +405,8 @@ class SimulatedBank:
 
     def _add_log(self, index: int, info: str) -> None:
         self._log_index += 1
-        code = f"{0x2C00 + (self._log_index * 37) % 0x100:x}" if "charging" in info else "0"
+        starts_charging = info.startswith("The device start charging")
+        code = f"{0x2C00 + (self._log_index * 37) % 0x100:x}" if starts_charging else "0"
         self.log.appendleft(
             LogEntry(
                 index=self._log_index,
@@ -446,12 +448,28 @@ class SimulatedBank:
         return self.modules[0]
 
     def counters(self, index: int) -> dict[str, int]:
-        """Console `stat` counters of a module (a copy)."""
+        """Console `stat` counters of a module, by label (a copy)."""
+        return dict(self.stat_counters(index))
+
+    def stat_counters(self, index: int) -> tuple[tuple[str, int], ...]:
+        """Every `stat` counter in print order (= ``Module.counters``; no SOH line on US2000B)."""
         sim = self._sim(index)
         if sim is None:
-            return {}
+            return ()
         self._update_trips()
-        return dict(sim.counters) | {"CYCLE Times": sim.cycles, "SOH": int(sim.soh)}
+        values = dict(sim.counters)
+        values |= {
+            "CYCLE Times": sim.cycles,
+            "SOH": int(sim.soh),
+            "Pwr Percent": round(sim.soc),
+            "Pwr Coulomb": round(sim.remaining_ah * 1000),
+            "Dsg Cap": round(sim.discharged_ah * 1000),
+        }
+        return tuple(
+            (label, values.get(label, 0))
+            for label in STAT_LABELS
+            if not (label == "SOH" and sim.spec.name == "US2000B")
+        )
 
     def module_snapshot(self, index: int) -> Module | None:
         """The truth for one module, or None when absent."""
@@ -595,7 +613,7 @@ class SimulatedBank:
             firmware=firmware_text(spec),
             protections=protections,
             alarms=alarms,
-            counters=tuple(sorted(self.counters(sim.index).items())),
+            counters=self.stat_counters(sim.index),
         )
 
     def snapshot(self) -> Bank:
@@ -647,7 +665,9 @@ def firmware_text(spec: ModelSpec) -> str:
     return f"{major}.{minor}"
 
 
-def _limit_state(flags: frozenset[object], high: frozenset[object], low: frozenset[object]) -> LimitState:
+def _limit_state(
+    flags: frozenset[object], high: frozenset[object], low: frozenset[object]
+) -> LimitState:
     if flags & high:
         return LimitState.HIGH
     if flags & low:
@@ -655,8 +675,26 @@ def _limit_state(flags: frozenset[object], high: frozenset[object], low: frozens
     return LimitState.NORMAL
 
 
+# `stat` labels in the order of the US5000 capture (CON-13).
+STAT_LABELS: tuple[str, ...] = (
+    "Data Items", "HisData Items", "Charge Cnt.", "Discharge Cnt.", "Charge Times",
+    "Status Cnt.", "Idle Times", "COC Times", "COC2 Times", "DOC Times", "DOC2 Times",
+    "COCA Times", "DOCA Times", "SC Times", "Bat OV Times", "Bat HV Times", "Bat LV Times",
+    "Bat UV Times", "Bat SLP Times", "Pwr OV Times", "Pwr HV Times", "Pwr LV Times",
+    "Pwr UV Times", "Pwr SLP Times", "COT Times", "CUT Times", "DOT Times", "DUT Times",
+    "CHT Times", "CLT Times", "DHT Times", "DLT Times", "Shut Times", "Reset Times",
+    "RV Times", "Input OV Times", "SOH Times", "BMICERR Times", "CYCLE Times", "SOH",
+    "Pwr Percent", "Pwr Coulomb", "Dsg Cap", "HT@0.5C Cnt", "LT@0.5C Cnt", "HT Cnt",
+    "LT Cnt", "LV Cnt", "LifeWarn Times", "LifeAlarm Times",
+)  # fmt: skip
+
+
 def _initial_counters(rng: random.Random) -> dict[str, int]:
     return {
+        "Data Items": 1,
+        "HisData Items": rng.randint(100, 2000),
+        "Charge Cnt.": rng.randint(5, 50),
+        "Status Cnt.": rng.randint(5, 50),
         "Charge Times": rng.randint(1000, 12000),
         "Idle Times": rng.randint(1000, 13000),
         "Reset Times": rng.randint(1, 20),

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from dataclasses import dataclass, field, replace
+import time
 
 from custom_components.pylontech.core.protocol import can
 

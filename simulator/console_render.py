@@ -115,7 +115,9 @@ def frame_response(echo: str, payload: Sequence[str], *, prompt: str, ok: bool =
 
 def frame_unknown(echo: str, command: str, *, prompt: str) -> bytes:
     """``Unknown command '...' - try 'help'`` exactly as CON-18."""
-    return frame_response(echo, [f"Unknown command '{command}' - try 'help'"], prompt=prompt, ok=False)
+    return frame_response(
+        echo, [f"Unknown command '{command}' - try 'help'"], prompt=prompt, ok=False
+    )
 
 
 # -- value formatting ------------------------------------------------------------------------
@@ -204,7 +206,9 @@ def pwr_row(module: Module, moment: datetime, *, layout: str = "B") -> str:
         return head + f"{bt_state:<8}"
     if module.mosfet_temperature is None:
         return head + f"{bt_state:<9}{'-':<9}{'-':<8}"
-    return head + f"{bt_state:<8}{_mc(module.mosfet_temperature):<9}{_limit(mosfet_state(module)):<8}"
+    return (
+        head + f"{bt_state:<8}{_mc(module.mosfet_temperature):<9}{_limit(mosfet_state(module)):<8}"
+    )
 
 
 def _pwr_row_c(module: Module, moment: datetime) -> str:
@@ -232,8 +236,7 @@ def _pwr_row_c(module: Module, moment: datetime) -> str:
 def absent_row(index: int) -> str:
     """An empty slot (layout-A width whatever the header)."""
     return (
-        f"{index:<6}" + "-      " * 7 + "Absent   " + "-        " * 4 + f"{'-':<21}"
-        f"{'-':<9}{'-':<8}"
+        f"{index:<6}" + "-      " * 7 + "Absent   " + "-        " * 4 + f"{'-':<21}{'-':<9}{'-':<8}"
     )
 
 
@@ -312,7 +315,9 @@ def render_pwr_detail(bank: SimulatedBank, index: int) -> list[str] | None:
         lines.append(_kv("Charge Sec.", seconds, "s", width=8))
     elif module.state == "discharge":
         lines.append(_kv("Discharge Sec.", seconds, "s", width=8))
-    coulomb_status = "Full" if module.fully_charged else "Low" if soc_percent(module) < 10 else "Normal"
+    coulomb_status = (
+        "Full" if module.fully_charged else "Low" if soc_percent(module) < 10 else "Normal"
+    )
     lines += [
         _kv("Volt Status", _limit(module.voltage_state), width=8),
         _kv("Current Status", _limit(module.current_state), width=8),
@@ -405,34 +410,14 @@ def render_info(bank: SimulatedBank, index: int) -> list[str] | None:
     return lines
 
 
-STAT_LABELS: tuple[str, ...] = (
-    "Data Items", "HisData Items", "Charge Cnt.", "Discharge Cnt.", "Charge Times",
-    "Status Cnt.", "Idle Times", "COC Times", "COC2 Times", "DOC Times", "DOC2 Times",
-    "COCA Times", "DOCA Times", "SC Times", "Bat OV Times", "Bat HV Times", "Bat LV Times",
-    "Bat UV Times", "Bat SLP Times", "Pwr OV Times", "Pwr HV Times", "Pwr LV Times",
-    "Pwr UV Times", "Pwr SLP Times", "COT Times", "CUT Times", "DOT Times", "DUT Times",
-    "CHT Times", "CLT Times", "DHT Times", "DLT Times", "Shut Times", "Reset Times",
-    "RV Times", "Input OV Times", "SOH Times", "BMICERR Times", "CYCLE Times", "SOH",
-    "Pwr Percent", "Pwr Coulomb", "Dsg Cap", "HT@0.5C Cnt", "LT@0.5C Cnt", "HT Cnt",
-    "LT Cnt", "LV Cnt", "LifeWarn Times", "LifeAlarm Times",
-)  # fmt: skip
-
-
 def render_stat(bank: SimulatedBank, index: int) -> list[str] | None:
     """``stat N``: counters in the capture's order (SOH line left out on US2000B, as US2KBPL)."""
     module = bank.module_snapshot(index)
     spec = bank.spec(index)
     if module is None or spec is None:
         return None
-    counters = bank.counters(index)
-    counters["Pwr Percent"] = soc_percent(module)
-    counters["Pwr Coulomb"] = round((module.remaining_capacity or 0.0) * 1000)
-    counters["Data Items"] = 1
     lines = [f"{'Device address':<16} {index:>9}"]
-    for label in STAT_LABELS:
-        if label == "SOH" and spec.name == "US2000B":
-            continue
-        lines.append(f"{label:<16}:{counters.get(label, 0):>9}")
+    lines += [f"{label:<16}:{value:>9}" for label, value in bank.stat_counters(index)]
     return lines
 
 
@@ -509,3 +494,50 @@ def render_log_pages(bank: SimulatedBank) -> list[list[str]]:
             ]
         pages.append(page)
     return pages or [[]]
+
+
+def render_getpwr(bank: SimulatedBank) -> list[str] | None:
+    """``getpwr``: the ``#``-separated dump of the master (Hrab's B67.5.0 capture layout)."""
+    module = bank.module_snapshot(1)
+    if module is None:
+        return None
+    head = (
+        f"{_mv(module.voltage)}#{_ma(module.current)}#{_mc(module.temperature)}#"
+        f"{round((module.remaining_capacity or 0.0) * 1000)}#{state_word(module)}#"
+        f"{_limit(module.voltage_state)}#{_limit(module.current_state)}#"
+        f"{_limit(module.temperature_state)}#"
+    )
+    lines = [head]
+    states = module.cell_voltage_states
+    for cell, volt in enumerate(module.cell_voltages):
+        temp = module.cell_temperatures[cell] if cell < len(module.cell_temperatures) else None
+        state = _limit(states[cell] if cell < len(states) else None)
+        lines.append(f"{_mv(volt)}#{_mc(temp)}#{state}#{_limit(cell_temperature_state(module))}#")
+    return [*lines, "0#", f"{module.cycles or 0}#"]
+
+
+def render_ci(bank: SimulatedBank, counters: Sequence[tuple[str, int]]) -> list[str]:
+    """``ci``: port statistics (``Label : value``) plus ``Exist Pack Num``."""
+    lines = [f"{label:<16}: {value}" for label, value in counters]
+    lines.append(f"{'Exist Pack Num':<16}: {len(bank.present_indexes())}")
+    return lines
+
+
+HELP_TOPICS: tuple[tuple[str, str], ...] = (
+    ("bat", "[n]                Show battery cell info"),
+    ("ci", "                   Show communication info"),
+    ("getpwr", "               Show power data compactly"),
+    ("help", "                 Show this list"),
+    ("info", "[n]               Show device info"),
+    ("log", "                  Show event log"),
+    ("pwr", "[n]                Show power info"),
+    ("pwrsys", "               Show system info"),
+    ("soh", "[n]                Show cell SOH"),
+    ("stat", "[n]               Show statistics"),
+    ("time", "                 Show time"),
+)
+
+
+def render_help() -> list[str]:
+    """``help``: the read-only commands this simulated firmware knows."""
+    return [f"{name:<8}{text}" for name, text in HELP_TOPICS]

@@ -3,6 +3,7 @@
 Input lines end with CR, LF or CR LF. Each command is echoed, then ``@``, the payload,
 ``Command completed successfully``, ``$$`` and the prompt (see ``console_render``). ``log``
 pauses at the pager prompt; Enter shows the next page, any other key ends the listing.
+``getpwr``, ``ci`` and ``help`` are answered too (formats after the public notes, §3.5).
 Anything not understood gets ``Unknown command '...' - try 'help'``. Every command line is
 recorded (``commands``). With the ``silent`` fault the shell ignores everything until the
 1200-baud wake-up frame arrives (answered with a protocol frame), as old firmware does.
@@ -11,8 +12,8 @@ recorded (``commands``). With the ``silent`` fault the shell ignores everything 
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
+import re
 
 from custom_components.pylontech.core.protocol import rs485
 from custom_components.pylontech.core.protocol.console import WAKE_UP_FRAME
@@ -77,16 +78,24 @@ class ConsoleServer(SimServer):
             if not data:
                 return
             self.bytes_in += len(data)
+            if self.take_fault(LinkFault.WRONG_BAUD):
+                # Mis-clocked both ways: the shell understands nothing, the echo is noise.
+                buffer.clear()
+                await self.send(writer, self.garbage(max(2, len(data) // 2)))
+                continue
             if self.silent:
                 buffer += data
-                if WAKE_UP_FRAME in buffer:
-                    self.wake_ups += 1
-                    self.bank.faults.clear_link_fault(self.link, LinkFault.SILENT)
-                    buffer.clear()
-                    # The protocol-mode reply (normal RTN, empty INFO) before the switch.
-                    await self.send(writer, rs485.encode_frame(0x20, 0x01, 0x46, 0x00, b""))
-                del buffer[: max(0, len(buffer) - len(WAKE_UP_FRAME))]
-                continue
+                found = buffer.find(WAKE_UP_FRAME)
+                if found < 0:
+                    # Keep only a possible frame prefix: bounded, and noise never answers.
+                    del buffer[: max(0, len(buffer) - len(WAKE_UP_FRAME))]
+                    continue
+                self.wake_ups += 1
+                self.bank.faults.clear_link_fault(self.link, LinkFault.SILENT)
+                data = bytes(buffer[found + len(WAKE_UP_FRAME) :])  # e.g. a CR LF sent along
+                buffer.clear()
+                # The protocol-mode reply (normal RTN, empty INFO) before the switch.
+                await self.send(writer, rs485.encode_frame(0x20, 0x01, 0x46, 0x00, b""))
             for byte in data:
                 if byte in (0x0D, 0x0A):
                     if byte == 0x0A and skip_lf:
@@ -134,12 +143,11 @@ class ConsoleServer(SimServer):
         return True
 
     def _with_faults(self, answer: bytes) -> bytes:
-        if self.take_fault(LinkFault.CHECKSUM):
+        if self.take_fault(LinkFault.CHECKSUM) and len(answer) > 32:
             # Line noise: a few characters flipped inside the payload.
             data = bytearray(answer)
             for _ in range(3):
-                position = self.rng.randrange(len(data) // 3, len(data) - 10)
-                data[position] = 0xFF
+                data[self.rng.randrange(len(data) // 3, len(data) - 10)] = 0xFF
             answer = bytes(data)
         if self.take_fault(LinkFault.TRUNCATE):
             answer = answer[: max(1, len(answer) // 2)]
@@ -163,6 +171,21 @@ class ConsoleServer(SimServer):
             return render.render_time(bank)
         if command == "pwrsys":
             return render.render_pwrsys(bank)
+        if command == "help":
+            return render.render_help()
+        if command == "getpwr":
+            return render.render_getpwr(bank) or []
+        if command == "ci":
+            return render.render_ci(
+                bank,
+                [
+                    ("US0 Rx", self.bytes_in),
+                    ("US0 Tx", self.bytes_out),
+                    ("US0 Err", 0),
+                    ("CAN Rx", 0),
+                    ("CAN Tx", 0),
+                ],
+            )
         match = _MODULE_COMMAND.fullmatch(command)
         if match is None:
             return None

@@ -27,10 +27,10 @@ The same operations are reachable as text lines (``FaultInjector.execute``) for 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+import json
 from typing import Any
 
 from custom_components.pylontech.core.model import Alarm, Protection
@@ -218,7 +218,9 @@ class FaultInjector:
             "protections": {
                 str(k): sorted(str(f) for f in v) for k, v in sorted(self.protections.items()) if v
             },
-            "alarms": {str(k): sorted(str(f) for f in v) for k, v in sorted(self.alarms.items()) if v},
+            "alarms": {
+                str(k): sorted(str(f) for f in v) for k, v in sorted(self.alarms.items()) if v
+            },
             "dropped": sorted(self.dropped),
             "bms_temperature_zero": sorted(self.bms_temperature_zero_modules),
             "imbalances": {

@@ -130,7 +130,9 @@ class Rs485Server(SimServer):
                 modules = [m for m in (bank.module_snapshot(i) for i in targets) if m]
                 if command is rs485.Command.GET_ANALOG_VALUES:
                     records = [
-                        rs485.analog_record_from_module(m, user_defined=bank.spec(m.index).user_defined)  # type: ignore[union-attr]
+                        rs485.analog_record_from_module(
+                            m, user_defined=bank.spec(m.index).user_defined
+                        )  # type: ignore[union-attr]
                         for m in modules
                     ]
                     return rs485.encode_analog_response(
@@ -138,7 +140,8 @@ class Rs485Server(SimServer):
                     )
                 alarm_records = [
                     rs485.alarm_record_from_module(
-                        m, extra=_ALARM_TRAILER.get(bank.spec(m.index).name, b"\x00")  # type: ignore[union-attr]
+                        m,
+                        extra=_ALARM_TRAILER.get(bank.spec(m.index).name, b"\x00"),  # type: ignore[union-attr]
                     )
                     for m in modules
                 ]

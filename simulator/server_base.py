@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 import contextlib
 import logging
 import random
-from collections import deque
 from typing import Any
 
 from .bank import SimulatedBank

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
+import contextlib
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import voluptuous as vol
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID, Platform
 from homeassistant.core import HomeAssistant, ServiceCall, callback
-from homeassistant.exceptions import ConfigEntryNotReady, HomeAssistantError
-from homeassistant.helpers import config_validation as cv
-from homeassistant.helpers import device_registry as dr
+from homeassistant.exceptions import (
+    ConfigEntryNotReady,
+    HomeAssistantError,
+    ServiceValidationError,
+)
+from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.service import async_get_config_entry
 from homeassistant.helpers.typing import ConfigType
+import voluptuous as vol
 
 from .const import CONF_LINK, DOMAIN, LINK_CAN, MANUFACTURER, SERVICE_REFRESH_DETAILS
-from .entity import is_barcode_module_device, module_key_for_device
 from .coordinator import (
     PylontechConfigEntry,
     PylontechCoordinator,
@@ -22,17 +24,12 @@ from .coordinator import (
     bank_device_identifier,
     module_key_from_device,
 )
+from .entity import is_barcode_module_device, module_key_for_device
+from .issues import async_update_issues
 
 if TYPE_CHECKING:
     from .core.faults import FaultUpdate
     from .core.model import Bank
-
-try:  # repairs/events live in issues.py (entities helper); tolerate its absence
-    from .issues import async_update_issues as _async_update_issues
-except ModuleNotFoundError as _err:  # pragma: no cover - only before issues.py exists
-    if _err.name != f"{__name__}.issues":
-        raise
-    _async_update_issues = None
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 
@@ -50,7 +47,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
         )
         coordinator = entry.runtime_data.coordinator
         if coordinator.link is None:
-            raise HomeAssistantError(
+            raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="no_details_over_can",
                 translation_placeholders={"title": entry.title},
@@ -104,14 +101,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: PylontechConfigEntry) ->
 def _async_register_fault_handlers(
     hass: HomeAssistant, entry: PylontechConfigEntry, coordinator: PylontechCoordinator
 ) -> None:
-    """Hand fault updates to the repairs/events code (``issues.py``), if present."""
-    handler = _async_update_issues
-    if handler is None:
-        return
+    """Hand every fault update to the repairs/events code (``issues.py``)."""
 
     @callback
     def _on_faults(update: FaultUpdate) -> None:
-        handler(hass, entry, update)
+        async_update_issues(hass, entry, update)
 
     entry.async_on_unload(coordinator.async_add_fault_listener(_on_faults))
     if coordinator.fault_update is not None:

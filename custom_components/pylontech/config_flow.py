@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import ipaddress
 import os.path
 import re
-from collections.abc import Mapping
 from typing import Any, override
 from urllib.parse import urlsplit
 
-import voluptuous as vol
 from homeassistant.components import usb
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
@@ -31,6 +30,7 @@ from homeassistant.helpers.selector import (
     TextSelector,
 )
 from homeassistant.helpers.service_info.usb import UsbServiceInfo
+import voluptuous as vol
 
 from .const import (
     CAN_BITRATE,
@@ -397,13 +397,11 @@ class PylontechConfigFlow(ConfigFlow, domain=DOMAIN):
             try:
                 data = _entry_data(step, user_input)
                 result = await async_probe(data)
-            except InvalidUrlError:
-                errors["base"] = "invalid_url"
             except pylon_errors.PylontechError as err:
                 errors["base"] = error_key(err)
                 placeholders["error"] = str(err)
                 LOGGER.debug("Probe of %s failed: %s", step, err)
-            except Exception:  # noqa: BLE001 - a config flow must never crash on a probe
+            except Exception:
                 LOGGER.exception("Unexpected error while probing a Pylontech link")
                 errors["base"] = "unknown"
             else:
@@ -503,12 +501,10 @@ class PylontechConfigFlow(ConfigFlow, domain=DOMAIN):
             try:
                 data = self._usb_entry_data(user_input)
                 result = await async_probe(data)
-            except InvalidUrlError:
-                errors["base"] = "invalid_url"
             except pylon_errors.PylontechError as err:
                 errors["base"] = error_key(err)
                 placeholders["error"] = str(err)
-            except Exception:  # noqa: BLE001 - a config flow must never crash on a probe
+            except Exception:
                 LOGGER.exception("Unexpected error while probing a Pylontech link")
                 errors["base"] = "unknown"
             else:
@@ -587,12 +583,10 @@ class PylontechOptionsFlow(OptionsFlowWithReload):
             try:
                 companion = can_entry_data(user_input)
                 await async_probe(companion)
-            except InvalidUrlError:
-                errors["base"] = "invalid_url"
             except pylon_errors.PylontechError as err:
                 errors["base"] = error_key(err)
                 placeholders["error"] = str(err)
-            except Exception:  # noqa: BLE001 - a flow must never crash on a probe
+            except Exception:
                 LOGGER.exception("Unexpected error while probing a Pylontech CAN link")
                 errors["base"] = "unknown"
             else:

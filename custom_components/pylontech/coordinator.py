@@ -26,10 +26,10 @@ Hook for entities, repairs and events
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import timedelta
+import time
 from typing import Any, override
 
 from homeassistant.config_entries import ConfigEntry
@@ -76,6 +76,8 @@ from .core.model import Bank, Module
 type FaultListener = Callable[[FaultUpdate], None]
 type PollingLink = Rs485Link | ConsoleLink
 
+# How often a companion CAN link that failed to open at setup is tried again.
+COMPANION_RETRY_INTERVAL = 60.0
 # A CAN-only entry has no poll; this slow "watchdog" refresh notices a silent bus.
 CAN_WATCHDOG_INTERVAL = timedelta(seconds=CAN_STALE_AFTER * 1.5)
 
@@ -306,9 +308,11 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
         self._last_detail_read: float | None = None  # monotonic
         self._detail_requested = False
         self._primary_bank: Bank | None = None  # last good poll, before merging
-        self._can_bank: Bank | None = None
         self._can_event = asyncio.Event()
         self._companion_failed = False
+        self._companion_delivered = False
+        self._companion_since = time.monotonic()
+        self._companion_retry_at: float | None = None  # set while the companion is not started
 
     # --- public hooks --------------------------------------------------------------
 
@@ -336,6 +340,14 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
     async def async_refresh_details(self) -> None:
         """Read identity and statistics on the next poll, now."""
         self._detail_requested = True
+        await self.async_refresh()
+
+    async def async_accept_module_count(self) -> None:
+        """Take the bank's present module count as its size (a module removed on purpose).
+
+        Used by the "modules missing" repair flow; the fault ends on the refresh.
+        """
+        self._fault_tracker.accept_module_count()
         await self.async_refresh()
 
     def diagnostics(self) -> dict[str, Any]:
@@ -382,8 +394,9 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
                 except PylontechError:
                     if self.link is None:
                         raise
-                    # A companion is a bonus: the bank still works without it.
+                    # A companion is a bonus: the bank works without it; retry later.
                     self._note_companion_failure()
+                    self._companion_retry_at = time.monotonic() + COMPANION_RETRY_INTERVAL
         except PylontechError as err:
             await self.async_shutdown_links()
             raise UpdateFailed(
@@ -396,6 +409,7 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
     async def _async_update_data(self) -> Bank:
         if self.link is None:
             return await self._async_can_watchdog()
+        await self._async_retry_companion()
         plan = self._next_plan()
         try:
             fresh = await self.link.read_bank(plan)
@@ -410,6 +424,11 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
             self._detail_requested = False
             self._details = remember_details(self._details, fresh)
         fresh = carry_details(fresh, self._details)
+        if self.known_modules and any(
+            m.key not in self.known_modules for m in fresh.present_modules()
+        ):
+            # A module joined the chain: read its serial and firmware on the next poll.
+            self._detail_requested = True
         self._primary_bank = fresh
         bank = merge_companion(fresh, self._current_companion_bank())
         self._after_snapshot(bank)
@@ -426,13 +445,30 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
         )
         return ReadPlan(identity=slow, statistics=slow, cells=self.read_cells)
 
+    async def _async_retry_companion(self) -> None:
+        """Start a companion CAN link that could not be opened at setup (bounded rate)."""
+        if self._companion_retry_at is None or time.monotonic() < self._companion_retry_at:
+            return
+        assert self.can_link is not None
+        try:
+            await self.can_link.start()
+        except PylontechError as err:
+            LOGGER.debug("%s: CAN companion still unavailable: %s", self.name, err)
+            self._companion_retry_at = time.monotonic() + COMPANION_RETRY_INTERVAL
+        else:
+            self._companion_retry_at = None
+
     def _current_companion_bank(self) -> Bank | None:
         if self.can_link is None or self.link is None:
             return None
         bank = self.can_link.bank  # None while stale
         if bank is None:
-            self._note_companion_failure()
+            # The first broadcast may simply not have arrived yet: no warning for that.
+            waited = time.monotonic() - self._companion_since
+            if self._companion_delivered or waited > CAN_STALE_AFTER:
+                self._note_companion_failure()
             return None
+        self._companion_delivered = True
         if self._companion_failed:
             self._companion_failed = False
             LOGGER.info("%s: the CAN companion link is delivering data again", self.name)
@@ -489,8 +525,10 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
             )
             return
         assert self.can_link is not None
-        if (bank := self.can_link.bank) is not None:
-            LOGGER.info("%s: the CAN broadcast resumed", self.name)
+        # Parts may have expired while silent; publish only once values are back (else
+        # the link's next on_update, at the end of the first full cycle, does it).
+        bank = self.can_link.bank
+        if bank is not None and bank.voltage is not None:
             self._after_snapshot(bank)
             self.async_set_updated_data(bank)
 
@@ -522,7 +560,11 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
         update = self._fault_tracker.update(bank, time.monotonic())
         self.fault_update = update
         for listener in list(self._fault_listeners):
-            listener(update)
+            try:
+                listener(update)
+            except Exception:
+                # A repairs/events bug must not cost the bank its readings.
+                LOGGER.exception("%s: a fault listener failed", self.name)
 
 
 def _label(key: tuple[int, int]) -> str:

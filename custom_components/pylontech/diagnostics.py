@@ -19,8 +19,8 @@ from homeassistant.helpers import device_registry as dr
 from .const import CONF_CAN_HOST, CONF_COMPANION, CONF_URL
 from .coordinator import PylontechConfigEntry, PylontechCoordinator, module_key_from_device
 from .core.faults import active_fault_to_dict
-from .entity import is_barcode_module_device, module_key_for_device
 from .core.model import Bank, bank_to_dict, module_to_dict
+from .entity import is_barcode_module_device, module_key_for_device
 
 TO_REDACT = {
     "serial_number",
@@ -95,11 +95,14 @@ def _redact(
     return _scrub(_redact_urls(redacted), secrets)
 
 
+_URL_KEYS = frozenset({"url", "channel", "can_channel"})
+
+
 def _redact_urls(data: Any) -> Any:
     """Gateway URLs anywhere (link settings) lose their host names."""
     if isinstance(data, dict):
         return {
-            key: _redact_url(value) if key in ("url", "channel") else _redact_urls(value)
+            key: _redact_url(value) if key in _URL_KEYS else _redact_urls(value)
             for key, value in data.items()
         }
     if isinstance(data, list):

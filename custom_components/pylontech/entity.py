@@ -116,12 +116,12 @@ def async_module_device_id(
     module = bank.module(key[1], key[0]) if bank is not None else None
     registry = dr.async_get(hass)
     if module is None:
-        device = registry.async_get_device(
-            identifiers={(DOMAIN, module_device_identifier(entry, key))}
-        )
+        identifier = (DOMAIN, module_device_identifier(entry, key))
+        device = registry.async_get_device_by_identifier(identifier, entry.entry_id)
         return device.id if device is not None else None
     fields = module_device_fields(entry, runtime.bank_device_id, module)
-    device = registry.async_get_device(identifiers=fields["identifiers"])
+    (identifier,) = fields["identifiers"]
+    device = registry.async_get_device_by_identifier(identifier, entry.entry_id)
     if device is not None:
         return device.id
     return registry.async_get_or_create(config_entry_id=entry.entry_id, **fields).id

@@ -4,7 +4,7 @@
 ``coordinator.py``); ``__init__`` registers it for every loaded entry.
 
 Repairs: every active documented fault whose catalog entry has ``repair=True`` is a
-Repairs issue with id ``{entry_id}_{fault key}_{place}`` (place ``bank`` or
+Repairs issue (fixable only where ``repairs.py`` has a fix flow) with id ``{entry_id}_{fault key}_{place}`` (place ``bank`` or
 ``g{group}_m{index}``), the fault key as translation key and the fault's numbers as
 placeholders. It is deleted when the fault ends, when the entry unloads, and at setup
 when the fault is no longer active (an issue left over from before a restart).
@@ -33,7 +33,7 @@ from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN, LOGGER
 from .coordinator import PylontechConfigEntry
-from .core.faults import ActiveFault, FaultUpdate, FlagChange, Severity
+from .core.faults import ActiveFault, FaultKey, FaultUpdate, FlagChange, Severity
 from .core.model import Protection
 from .entity import async_module_device_id
 
@@ -48,6 +48,10 @@ ATTR_ACTIVE: Final = "active"
 KIND_PROTECTION: Final = "protection"
 KIND_ALARM: Final = "alarm"
 
+# Issues with a fix flow in repairs.py; they carry their entry id in the issue data.
+FIXABLE: frozenset[str] = frozenset({FaultKey.MODULE_COUNT_DROPPED})
+DATA_ENTRY_ID: Final = "entry_id"
+
 SEVERITIES: Final = {
     Severity.WARNING: ir.IssueSeverity.WARNING,
     Severity.ERROR: ir.IssueSeverity.ERROR,
@@ -60,6 +64,8 @@ class _EntryIssues:
     """The issue ids raised for one loaded entry."""
 
     raised: set[str] = field(default_factory=set)
+    # Module device ids seen so far: a module that just left the snapshot keeps its device.
+    devices: dict[tuple[int, int], str] = field(default_factory=dict)
 
 
 _STATE: HassKey[dict[str, _EntryIssues]] = HassKey(f"{DOMAIN}_issues")
@@ -83,7 +89,7 @@ def async_update_issues(
         entry.async_on_unload(lambda: async_clear_issues(hass, entry.entry_id))
     _async_sync_issues(hass, entry, state, update)
     for change in update.flag_changes:
-        _async_fire_event(hass, entry, change)
+        _async_fire_event(hass, entry, state, change)
 
 
 @callback
@@ -92,22 +98,32 @@ def _async_sync_issues(
 ) -> None:
     wanted = {issue_id(entry.entry_id, f): f for f in update.active if f.definition.repair}
     refresh = {issue_id(entry.entry_id, f) for f in (*update.started, *update.updated)}
+    registry = ir.async_get(hass)
     for ident, fault in wanted.items():
-        if ident not in state.raised or ident in refresh:
-            _async_create_issue(hass, ident, fault)
+        # Also when gone from the registry: a finished fix flow deletes its issue.
+        if (
+            ident not in state.raised
+            or ident in refresh
+            or registry.async_get_issue(DOMAIN, ident) is None
+        ):
+            _async_create_issue(hass, entry.entry_id, ident, fault)
     for ident in state.raised - wanted.keys():
         ir.async_delete_issue(hass, DOMAIN, ident)
     state.raised = set(wanted)
 
 
 @callback
-def _async_create_issue(hass: HomeAssistant, ident: str, fault: ActiveFault) -> None:
+def _async_create_issue(
+    hass: HomeAssistant, entry_id: str, ident: str, fault: ActiveFault
+) -> None:
     definition = fault.definition
+    fixable = definition.key in FIXABLE
     ir.async_create_issue(
         hass,
         DOMAIN,
         ident,
-        is_fixable=False,
+        data={DATA_ENTRY_ID: entry_id} if fixable else None,
+        is_fixable=fixable,
         is_persistent=False,
         severity=SEVERITIES[definition.severity],
         translation_key=str(definition.key),
@@ -145,13 +161,19 @@ def async_clear_issues(hass: HomeAssistant, entry_id: str) -> None:
 
 
 @callback
-def _async_fire_event(hass: HomeAssistant, entry: PylontechConfigEntry, change: FlagChange) -> None:
+def _async_fire_event(
+    hass: HomeAssistant, entry: PylontechConfigEntry, state: _EntryIssues, change: FlagChange
+) -> None:
     if change.module_key is None:
         device_id: str | None = entry.runtime_data.bank_device_id
         group = module = None
     else:
         group, module = change.module_key
         device_id = async_module_device_id(hass, entry, change.module_key)
+        if device_id is None:
+            device_id = state.devices.get(change.module_key)
+        else:
+            state.devices[change.module_key] = device_id
     kind = KIND_PROTECTION if isinstance(change.flag, Protection) else KIND_ALARM
     LOGGER.debug(
         "%s: %s %s %s at %s",

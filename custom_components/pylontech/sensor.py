@@ -7,10 +7,13 @@ example from a CAN companion link or a module that joins, get their entities the
 Values are rounded to their display precision in ``value_fn`` so measurement noise
 below what the UI shows never causes a state write.
 
-Stored energy is remaining (or full) capacity times the *measured* bank/module
-voltage: every link carries the voltage, none carries the model's nominal voltage
-reliably (CAN does not name the model), and Ah x V is what the charge is worth at
-the present operating point. It moves with the voltage by a few percent under load.
+Stored energy and energy capacity are remaining and full capacity (Ah) times the
+nominal voltage, 3.2 V per LFP cell (48 V for the 15-cell US modules, 51.2 V for the
+16-cell SR48100H): the way Pylontech rates its modules, and steady, unlike the measured
+voltage, which swings with load. The cell count comes from the module's cell voltages;
+where the link carries no cells (CAN, a console entry without cell reads) the measured
+voltage stands in. A bank's figure is the sum over its modules when every present
+module knows its cell count.
 
 Energy charged/discharged are counters for the energy dashboard: the power of every
 snapshot is integrated with the trapezoid rule (the area of a sign change is split
@@ -20,10 +23,10 @@ link failure or module dropout are skipped, and the totals are restored on resta
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+import time
 from typing import Any, override
 
 from homeassistant.components.sensor import (
@@ -61,6 +64,7 @@ UNIT_AMPERE_HOUR = "Ah"
 MIN_MAX_GAP = timedelta(seconds=60)
 MAX_GAP_POLLS = 3
 _SECONDS_PER_HOUR = 3600.0
+NOMINAL_CELL_VOLTAGE = 3.2  # LFP, as Pylontech rates its modules
 _W_PER_KW = 1000.0
 
 MODULE_STATE_OPTIONS = [state.value for state in ModuleState]
@@ -79,6 +83,34 @@ def _kwh(ah: float | None, volts: float | None) -> float | None:
     if ah is None or volts is None:
         return None
     return round(ah * volts / _W_PER_KW, 2)
+
+
+def nominal_voltage(module: Module) -> float | None:
+    """3.2 V per LFP cell, when the link reports the module's cells."""
+    cells = len(module.cell_voltages)
+    return NOMINAL_CELL_VOLTAGE * cells if cells else None
+
+
+def _module_energy(module: Module, capacity: float | None) -> float | None:
+    if capacity is None:
+        return None
+    volts = nominal_voltage(module)
+    return _kwh(capacity, volts if volts is not None else module.voltage)
+
+
+def _bank_energy(bank: Bank, full: bool) -> float | None:
+    """Sum over the modules at their nominal voltage, else bank Ah x measured voltage."""
+    modules = bank.present_modules()
+    capacity = bank.full_capacity if full else bank.remaining_capacity
+    if modules and all(m.cell_voltages for m in modules):
+        parts = [m.full_capacity if full else m.remaining_capacity for m in modules]
+        if None not in parts:
+            watt_hours = sum(
+                ah * nominal_voltage(m)  # type: ignore[operator]
+                for ah, m in zip(parts, modules, strict=True)
+            )
+            return round(watt_hours / _W_PER_KW, 2)
+    return _kwh(capacity, bank.voltage)
 
 
 def _spread_mv(spread: float | None) -> int | None:
@@ -133,11 +165,11 @@ def _voltage(key: str, attr: str, digits: int = 2, **kwargs: Any) -> dict[str, A
     }
 
 
-def _common(cls: type, digits_voltage: int = 2) -> list[Any]:
+def _common(cls: type, energy_fn: Callable[[Any, bool], float | None]) -> list[Any]:
     """Descriptions the bank and each module share (``value_fn`` reads the same fields)."""
     return [
         cls(
-            **_voltage("voltage", "voltage", digits_voltage),
+            **_voltage("voltage", "voltage"),
             value_fn=lambda o: _round(o.voltage, 2),
         ),
         cls(
@@ -207,7 +239,7 @@ def _common(cls: type, digits_voltage: int = 2) -> list[Any]:
             native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
             state_class=SensorStateClass.MEASUREMENT,
             suggested_display_precision=2,
-            value_fn=lambda o: _kwh(o.remaining_capacity, o.voltage),
+            value_fn=lambda o: energy_fn(o, False),
         ),
         cls(
             key="energy_capacity",
@@ -216,7 +248,7 @@ def _common(cls: type, digits_voltage: int = 2) -> list[Any]:
             native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
             state_class=SensorStateClass.MEASUREMENT,
             suggested_display_precision=2,
-            value_fn=lambda o: _kwh(o.full_capacity, o.voltage),
+            value_fn=lambda o: energy_fn(o, True),
         ),
         cls(
             **_voltage("cell_voltage_min", "cell_voltage_min", 3),
@@ -254,7 +286,7 @@ def _limit(
 
 
 BANK_SENSORS: tuple[BankSensorDescription, ...] = (
-    *_common(BankSensorDescription),
+    *_common(BankSensorDescription, _bank_energy),
     _limit(
         "charge_voltage_limit",
         UnitOfElectricPotential.VOLT,
@@ -288,7 +320,10 @@ BANK_SENSORS: tuple[BankSensorDescription, ...] = (
 )
 
 MODULE_SENSORS: tuple[ModuleSensorDescription, ...] = (
-    *_common(ModuleSensorDescription, digits_voltage=2),
+    *_common(
+        ModuleSensorDescription,
+        lambda m, full: _module_energy(m, m.full_capacity if full else m.remaining_capacity),
+    ),
     ModuleSensorDescription(
         key="temperature_min",
         translation_key="temperature_min",

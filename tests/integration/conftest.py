@@ -7,6 +7,8 @@ import importlib.util
 from typing import Any
 from unittest.mock import patch
 
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -24,8 +26,6 @@ from custom_components.pylontech.const import (
     LINK_CONSOLE,
     LINK_RS485,
 )
-from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant
 from simulator.simulator import BatterySimulator
 
 MODULES = 3

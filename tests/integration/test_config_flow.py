@@ -8,6 +8,10 @@ import socket
 from typing import Any
 from unittest.mock import patch
 
+from homeassistant.config_entries import SOURCE_USB, SOURCE_USER
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.service_info.usb import UsbServiceInfo
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -35,10 +39,6 @@ from custom_components.pylontech.const import (
 )
 from custom_components.pylontech.core import errors
 from custom_components.pylontech.core.protocol import rs485 as rs485_codec
-from homeassistant.config_entries import SOURCE_USB, SOURCE_USER
-from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers.service_info.usb import UsbServiceInfo
 from simulator.faults import LinkFault
 from simulator.simulator import BatterySimulator
 
@@ -580,3 +580,47 @@ async def test_options_with_can_companion(
     assert companion[CONF_CAN_CHANNEL] == simulator.can_channel
     coordinator = entry.runtime_data.coordinator
     assert coordinator.can_link is not None
+
+
+async def test_usb_gs_usb_adapter_interface_missing(
+    hass: HomeAssistant, socket_enabled: None
+) -> None:
+    """A candleLight adapter is set up as socketcan; a missing interface is reported."""
+    with patch(
+        "custom_components.pylontech.config_flow.usb.get_serial_by_id",
+        return_value="/dev/bus/usb/001/004",
+    ):
+        result = await hass.config_entries.flow.async_init(
+            DOMAIN,
+            context={"source": SOURCE_USB},
+            data=_usb("/dev/bus/usb/001/004", "1d50", "606f"),
+        )
+    assert result["step_id"] == "usb_confirm"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_CAN_CHANNEL: "pylontest9"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "can_interface"}
+
+
+async def test_options_for_can_entry(hass: HomeAssistant, simulator: BatterySimulator) -> None:
+    """A CAN entry is not polled: its options are only the keep-alive."""
+    entry = MockConfigEntry(
+        domain=DOMAIN, data=can_data(simulator), unique_id=can_unique_id(can_data(simulator))
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    fields = {str(key) for key in result["data_schema"].schema}
+    assert fields == {CONF_CAN_KEEPALIVE}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_CAN_KEEPALIVE: True}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    coordinator = entry.runtime_data.coordinator
+    assert coordinator.can_link is not None
+    assert coordinator.can_link.keepalive is True
+    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.pylontech.const import CONF_COMPANION, CONF_DETAIL_INTERVAL, DOMAIN
@@ -16,12 +20,10 @@ from custom_components.pylontech.coordinator import (
 from custom_components.pylontech.core.faults import FaultUpdate
 from custom_components.pylontech.core.model import Bank, Module, Protection
 from custom_components.pylontech.core.protocol.rs485 import Command
-from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant
 from simulator.faults import LinkFault
 from simulator.simulator import BatterySimulator
 
-from .conftest import can_data, master_serial, rs485_data, setup_entry
+from .conftest import can_data, console_data, master_serial, rs485_data, setup_entry
 
 
 def _commands(simulator: BatterySimulator, since: int) -> set[int]:
@@ -33,10 +35,13 @@ def _commands(simulator: BatterySimulator, since: int) -> set[int]:
     }
 
 
-async def _wait_for(predicate, timeout: float = 5.0) -> None:  # noqa: ANN001
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.05)
+async def _wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll a condition the event loop will make true (CAN pushes arrive on their own)."""
+    for _ in range(int(timeout / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached in time")
 
 
 async def test_fast_polls_keep_identity(
@@ -131,7 +136,8 @@ async def test_can_only_entry_pushes(hass: HomeAssistant, simulator: BatterySimu
     coordinator: PylontechCoordinator = entry.runtime_data.coordinator
     assert coordinator.link is None
     first = coordinator.data
-    assert first.voltage is not None and first.soc is not None
+    assert first.voltage is not None
+    assert first.soc is not None
     assert first.charge_voltage_limit is not None
     simulator.faults.inject_protection(Protection.DISCHARGE_OVER_CURRENT, module=1)
     await _wait_for(lambda: Protection.DISCHARGE_OVER_CURRENT in coordinator.data.protections)
@@ -191,3 +197,107 @@ def test_detail_carry_and_merge_rules() -> None:
     assert merged.charge_voltage_limit == 53.2
     assert merged.protections == {Protection.OVER_VOLTAGE, Protection.SHORT_CIRCUIT}
     assert [m.index for m in merged.modules] == [1]
+
+
+async def test_can_broadcast_stall_and_resume(
+    hass: HomeAssistant, simulator: BatterySimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A silent CAN bus makes the bank unavailable; the next broadcast brings it back."""
+    monkeypatch.setattr("custom_components.pylontech.coordinator.CAN_STALE_AFTER", 1.0)
+    entry = await setup_entry(
+        hass, MockConfigEntry(domain=DOMAIN, data=can_data(simulator), unique_id="can-stall")
+    )
+    coordinator: PylontechCoordinator = entry.runtime_data.coordinator
+    assert coordinator.last_update_success
+    simulator.faults.inject_link_fault("can", LinkFault.STALL, count=1, seconds=3)
+    await _wait_for(lambda: not coordinator.last_update_success, timeout=6)
+    assert getattr(coordinator.last_exception, "translation_key", None) == "can_silent"
+    await _wait_for(lambda: coordinator.last_update_success, timeout=8)
+    assert coordinator.data.voltage is not None
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def test_console_entry_reads_details_only_on_slow_polls(
+    hass: HomeAssistant, simulator: BatterySimulator
+) -> None:
+    """Over the console, identity (`info`) is read at setup, not on every fast poll."""
+    entry = await setup_entry(
+        hass,
+        MockConfigEntry(
+            domain=DOMAIN,
+            data=console_data(simulator),
+            options={CONF_DETAIL_INTERVAL: 600},
+            unique_id=master_serial(simulator),
+        ),
+    )
+    assert entry.state is ConfigEntryState.LOADED
+    coordinator: PylontechCoordinator = entry.runtime_data.coordinator
+    assert simulator.console is not None
+    assert any(c.startswith("info") for c in simulator.console.commands)
+    assert coordinator.present_modules == {(0, 1), (0, 2), (0, 3)}
+    before = len(simulator.console.commands)
+    await coordinator.async_refresh()
+    assert coordinator.last_update_success
+    fast = simulator.console.commands[before:]
+    assert fast
+    assert not any(c.startswith(("info", "stat", "soh")) for c in fast)
+    for module in coordinator.data.present_modules():
+        assert module.serial_number == simulator.bank.serial(module.index)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+@pytest.mark.parametrize("link", ["rs485", "console"])
+async def test_new_module_gets_identity(
+    hass: HomeAssistant, simulator: BatterySimulator, link: str
+) -> None:
+    """A module that joins after setup has its serial read within the next polls."""
+    simulator.faults.drop_module(3)
+    data = rs485_data(simulator) if link == "rs485" else console_data(simulator)
+    entry = await setup_entry(
+        hass,
+        MockConfigEntry(
+            domain=DOMAIN,
+            data=data,
+            options={CONF_DETAIL_INTERVAL: 3600},
+            unique_id=master_serial(simulator),
+        ),
+    )
+    coordinator: PylontechCoordinator = entry.runtime_data.coordinator
+    assert coordinator.present_modules == {(0, 1), (0, 2)}
+    simulator.faults.restore_module(3)
+    await coordinator.async_refresh()
+    await coordinator.async_refresh()
+    module = coordinator.data.module(3)
+    assert module is not None
+    assert module.serial_number == simulator.bank.serial(3)
+    assert (0, 3) in coordinator.present_modules
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def test_companion_unavailable_does_not_block_setup(
+    hass: HomeAssistant, simulator: BatterySimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A CAN companion whose interface is missing is skipped (and retried); RS485 still works."""
+    companion = {"link": "can", "can_interface": "socketcan", "can_channel": "pylontest9"}
+    entry = await setup_entry(
+        hass,
+        MockConfigEntry(
+            domain=DOMAIN,
+            data=rs485_data(simulator),
+            options={CONF_DETAIL_INTERVAL: 600, CONF_COMPANION: companion},
+            unique_id=master_serial(simulator),
+        ),
+    )
+    assert entry.state is ConfigEntryState.LOADED
+    coordinator: PylontechCoordinator = entry.runtime_data.coordinator
+    assert coordinator.present_modules == {(0, 1), (0, 2), (0, 3)}
+    assert "CAN companion link delivers no data" in caplog.text
+    assert coordinator.can_link is not None
+    assert coordinator.can_link.bank is None
+    await coordinator.async_refresh()
+    assert coordinator.last_update_success
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()

@@ -6,6 +6,8 @@ import json
 import re
 from typing import Any
 
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
@@ -18,11 +20,22 @@ from syrupy.filters import paths
 from custom_components.pylontech.const import DOMAIN
 from custom_components.pylontech.coordinator import module_device_identifier
 from custom_components.pylontech.core.model import Protection
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from simulator.simulator import BatterySimulator
 
+from .conftest import can_data, setup_entry
+
 _PORT = re.compile(r"\*\*REDACTED\*\*:\d+")
+
+
+# Measured values follow the simulator's physics; the snapshot pins the shape, the names,
+# the counts and the redaction, and the tests compare values with the coordinator's data.
+def _measured(*, data: Any, path: Any) -> Any:
+    """Floats, and the simulator's cycle counts, as their type."""
+    if isinstance(data, float) or (
+        path and path[-1][0] == "cycles" and isinstance(data, int) and data > 0
+    ):
+        return type(data)
+    return data
 
 
 def _serials(simulator: BatterySimulator) -> list[str]:
@@ -64,7 +77,12 @@ async def test_entry_diagnostics(
     modules = diagnostics["snapshot"]["modules"]
     assert [m["serial_number"] for m in modules] == ["**REDACTED**"] * 3
 
-    assert _stable(diagnostics) == snapshot(exclude=paths("coordinator.link"))
+    coordinator = init_integration.runtime_data.coordinator
+    assert diagnostics["snapshot"]["bank"]["voltage"] == coordinator.data.voltage
+    assert diagnostics["snapshot"]["modules"][1]["cell_voltages"] == list(
+        coordinator.data.module(2).cell_voltages
+    )
+    assert _stable(diagnostics) == snapshot(exclude=paths("coordinator.link"), matcher=_measured)
 
 
 async def test_module_device_diagnostics(
@@ -74,10 +92,12 @@ async def test_module_device_diagnostics(
     simulator: BatterySimulator,
     snapshot: SnapshotAssertion,
 ) -> None:
-    """A module device shows that module only."""
-    device = dr.async_get(hass).async_get_or_create(
-        config_entry_id=init_integration.entry_id,
-        identifiers={(DOMAIN, module_device_identifier(init_integration, (0, 2)))},
+    """A module device (as the platforms registered it) shows that module only."""
+    serial = simulator.bank.serial(2)
+    device = next(
+        d
+        for d in dr.async_entries_for_config_entry(dr.async_get(hass), init_integration.entry_id)
+        if d.serial_number == serial
     )
     diagnostics = await get_diagnostics_for_device(hass, hass_client, init_integration, device)
     _assert_no_serials(diagnostics, simulator)
@@ -85,4 +105,50 @@ async def test_module_device_diagnostics(
     assert diagnostics["module_key"] == [0, 2]
     assert diagnostics["present"] is True
     assert diagnostics["module"]["index"] == 2
-    assert diagnostics == snapshot
+    module = init_integration.runtime_data.coordinator.data.module(2)
+    assert diagnostics["module"]["voltage"] == module.voltage
+    assert diagnostics == snapshot(matcher=_measured)
+
+
+async def test_position_device_diagnostics(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    init_integration: MockConfigEntry,
+    simulator: BatterySimulator,
+) -> None:
+    """A module without a readable barcode is found by its position; the bank by its id."""
+    registry = dr.async_get(hass)
+    device = registry.async_get_or_create(
+        config_entry_id=init_integration.entry_id,
+        identifiers={(DOMAIN, module_device_identifier(init_integration, (0, 3)))},
+    )
+    diagnostics = await get_diagnostics_for_device(hass, hass_client, init_integration, device)
+    assert diagnostics["module_key"] == [0, 3]
+    assert diagnostics["module"]["index"] == 3
+    bank_device = registry.async_get(init_integration.runtime_data.bank_device_id)
+    assert bank_device is not None
+    diagnostics = await get_diagnostics_for_device(hass, hass_client, init_integration, bank_device)
+    assert diagnostics["device"] == "bank"
+    assert len(diagnostics["snapshot"]["modules"]) == 3
+    _assert_no_serials(diagnostics, simulator)
+
+
+async def test_can_entry_diagnostics(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, simulator: BatterySimulator
+) -> None:
+    """A CAN entry shows its CAN link (frames as candump lines) with the gateway host hidden."""
+    entry = await setup_entry(
+        hass, MockConfigEntry(domain=DOMAIN, data=can_data(simulator), unique_id="can-diag")
+    )
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics["entry"]["data"]["can_channel"].startswith("socket://**REDACTED**:")
+    can_link = diagnostics["coordinator"]["can_link"]
+    assert "127.0.0.1" not in json.dumps(diagnostics)
+    assert can_link["traffic"]
+    assert all(
+        re.fullmatch(r"\(\d+\.\d+\) \w+ [0-9A-F]{3}#[0-9A-F]*", line)
+        for line in can_link["traffic"]
+    )
+    assert diagnostics["snapshot"]["bank"]["charge_voltage_limit"] is not None
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import socket
 
-import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
-
-from custom_components.pylontech.const import CONF_URL, DOMAIN, SERVICE_REFRESH_DETAILS
-from custom_components.pylontech.coordinator import module_device_identifier
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.pylontech import async_remove_config_entry_device
+from custom_components.pylontech.const import CONF_URL, DOMAIN, SERVICE_REFRESH_DETAILS
+from custom_components.pylontech.coordinator import module_device_identifier
 from simulator.simulator import BatterySimulator
 
-from .conftest import MODEL, master_serial, setup_entry
+from .conftest import MODEL, can_data, master_serial, setup_entry
 
 
 def _closed_port() -> int:
@@ -47,7 +48,8 @@ async def test_setup_and_unload(
     assert device.model == MODEL
 
     link = coordinator.link
-    assert link is not None and link.stats.connected
+    assert link is not None
+    assert link.stats.connected
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.NOT_LOADED
@@ -61,7 +63,8 @@ async def test_reload(hass: HomeAssistant, init_integration: MockConfigEntry) ->
     await hass.async_block_till_done()
     assert init_integration.state is ConfigEntryState.LOADED
     assert init_integration.runtime_data.coordinator is not old
-    assert old.link is not None and not old.link.stats.connected
+    assert old.link is not None
+    assert not old.link.stats.connected
 
 
 async def test_not_ready_when_nothing_listens(hass: HomeAssistant, socket_enabled: None) -> None:
@@ -110,22 +113,54 @@ async def test_refresh_details_unknown_entry(
         )
 
 
+def _module_device(hass: HomeAssistant, entry: MockConfigEntry, serial: str) -> dr.DeviceEntry:
+    """The device the platforms registered for the module with this barcode."""
+    for device in dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id):
+        if device.serial_number == serial:
+            return device
+    raise AssertionError(f"no device for module {serial}")
+
+
 async def test_remove_module_device_only_when_gone(
     hass: HomeAssistant, init_integration: MockConfigEntry, simulator: BatterySimulator
 ) -> None:
     """A module's device may be removed only after the module stopped answering."""
     entry = init_integration
     registry = dr.async_get(hass)
-    device = registry.async_get_or_create(
+    serial = simulator.bank.serial(3)
+    assert serial
+    by_barcode = _module_device(hass, entry, serial)
+    by_position = registry.async_get_or_create(
         config_entry_id=entry.entry_id,
         identifiers={(DOMAIN, module_device_identifier(entry, (0, 3)))},
     )
     bank_device = registry.async_get(entry.runtime_data.bank_device_id)
     assert bank_device is not None
-    from custom_components.pylontech import async_remove_config_entry_device
 
-    assert not await async_remove_config_entry_device(hass, entry, device)
+    assert not await async_remove_config_entry_device(hass, entry, by_barcode)
+    assert not await async_remove_config_entry_device(hass, entry, by_position)
     assert not await async_remove_config_entry_device(hass, entry, bank_device)
     simulator.faults.drop_module(3)
     await entry.runtime_data.coordinator.async_refresh()
-    assert await async_remove_config_entry_device(hass, entry, device)
+    assert await async_remove_config_entry_device(hass, entry, by_barcode)
+    assert await async_remove_config_entry_device(hass, entry, by_position)
+    assert not await async_remove_config_entry_device(hass, entry, bank_device)
+
+
+async def test_refresh_details_refused_for_can(
+    hass: HomeAssistant, simulator: BatterySimulator
+) -> None:
+    """CAN carries no identity or statistics: the action says so instead of pretending."""
+    entry = await setup_entry(
+        hass, MockConfigEntry(domain=DOMAIN, data=can_data(simulator), unique_id="can-svc")
+    )
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            SERVICE_REFRESH_DETAILS,
+            {ATTR_CONFIG_ENTRY_ID: entry.entry_id},
+            blocking=True,
+        )
+    assert err.value.translation_key == "no_details_over_can"
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -72,10 +73,14 @@ async def test_full_poll_matches_the_truth(
             assert len(got.cell_voltages) == sim.bank.spec(got.index).cells  # type: ignore[union-attr]
         # pwrsys: the stack's recommended limits, positive magnitudes
         assert bank.charge_voltage_limit == pytest.approx(truth.charge_voltage_limit, abs=0.01)
-        assert bank.discharge_current_limit == pytest.approx(truth.discharge_current_limit, abs=0.01)
+        assert bank.discharge_current_limit == pytest.approx(
+            truth.discharge_current_limit, abs=0.01
+        )
         assert bank.serial_number == truth.serial_number
         expected_commands = {"pwr", "pwrsys"} | {
-            f"{verb} {n}" for verb in ("bat", "info", "stat", "soh") for n in range(1, len(models) + 1)
+            f"{verb} {n}"
+            for verb in ("bat", "info", "stat", "soh")
+            for n in range(1, len(models) + 1)
         }
         assert set(sim.console.commands) == expected_commands
         assert_allow_listed(sim.console)
@@ -304,3 +309,41 @@ async def test_diagnostics_transcript_replays(make_simulator: Any) -> None:
     assert [r.command for r in responses if r.ok][:1] == ["pwr"]
     table = codec.parse_pwr(responses[0])
     assert len(table.rows) >= 2
+
+
+async def test_close_during_a_command_ends_it_promptly(make_simulator: Any) -> None:
+    async with make_simulator(modules=1) as sim:
+        link = ConsoleLink(sim.console_url, command_timeout=3.0)
+        await link.open()
+        sim.faults.inject_link_fault("console", "stall", seconds=5.0)
+        poll = asyncio.create_task(link.read_bank(ReadPlan()))
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        await link.close()
+        with pytest.raises(LinkError):
+            await poll
+        assert time.monotonic() - started < 1.0
+        assert link.stats.connection_drops == 0
+        assert sim.console.connection_count <= 1
+
+
+@pytest.mark.usefixtures("fast_console")
+async def test_hung_session_is_replaced_without_a_wake_up(make_simulator: Any) -> None:
+    """The shell hangs inside a command (a long stall): the next poll reconnects."""
+    async with make_simulator(modules=2) as sim:
+        link = ConsoleLink(sim.console_url, command_timeout=0.5)
+        try:
+            await link.read_bank(ReadPlan(cells=False, limits=False))
+            sim.faults.inject_link_fault("console", "stall", seconds=30.0)
+            with pytest.raises(LinkError):
+                await link.read_bank(ReadPlan(cells=False, limits=False))
+            sim.faults.clear_link_fault("console")
+            started = time.monotonic()
+            bank = await link.read_bank(ReadPlan(cells=False, limits=False))
+            assert time.monotonic() - started < 2.0
+            assert len(bank.modules) == 2
+            assert link.stats.wake_ups == 0
+            assert link.stats.reconnects >= 1
+            assert link.state is ConsoleState.PROMPT
+        finally:
+            await link.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from custom_components.pylontech.core.errors import (
     ConnectionLostError,
+    DialectError,
     GatewayUnreachableError,
     LinkError,
     NoResponseError,
@@ -19,7 +21,6 @@ from custom_components.pylontech.core.links import ReadPlan, Rs485Link
 from custom_components.pylontech.core.model import Bank, Module, Protection
 from custom_components.pylontech.core.protocol import rs485
 from simulator import BatterySimulator, Rs485Server
-
 
 FULL = ReadPlan(identity=True, cells=True, alarms=True, limits=True, statistics=True)
 
@@ -87,6 +88,9 @@ async def test_full_poll_of_a_mixed_bank_matches_the_truth(make_simulator: Any) 
         assert bank.charge_enabled is limits.charge_enabled
         assert bank.voltage == pytest.approx(truth.voltage, abs=0.01)
         assert bank.cell_voltage_min == pytest.approx(truth.cell_voltage_min, abs=0.001)
+        # statistics: the master's 0x47 settings as extra text
+        extra = dict(bank.extra)
+        assert float(extra["parameter_cell_high_voltage"]) == pytest.approx(3.65)
         assert link.stats.checksum_errors == link.stats.timeouts == 0
         assert_allow_listed(sim.rs485)
 
@@ -184,6 +188,25 @@ async def test_module_dropout_and_return(make_simulator: Any) -> None:
             returned = bank.module(3)
             assert returned is not None
             assert returned.serial_number == sim.bank.serial(3)
+        finally:
+            await link.close()
+
+
+async def test_a_module_joining_is_found(make_simulator: Any) -> None:
+    async with make_simulator(modules=4, model="US2000C") as sim:
+        sim.faults.drop_module(4)
+        link = Rs485Link(sim.rs485_url, request_timeout=0.3)
+        try:
+            bank = await link.read_bank(ReadPlan(identity=True))
+            assert [m.index for m in bank.modules] == [1, 2, 3]
+            sim.faults.restore_module(4)
+            bank = await link.read_bank(ReadPlan())
+            assert [m.index for m in bank.modules] == [1, 2, 3, 4]
+            assert link.modules == (1, 2, 3, 4)
+            # its identity is read on the poll that found it
+            joined = bank.module(4)
+            assert joined is not None
+            assert joined.serial_number == sim.bank.serial(4)
         finally:
             await link.close()
 
@@ -330,7 +353,7 @@ async def test_min_gap_between_requests(make_simulator: Any) -> None:
             await link.close()
         times = [r.time for r in sim.rs485.requests]
         assert len(times) >= 6
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert min(gaps) >= 0.045
 
 
@@ -406,6 +429,8 @@ async def test_polite_mode_waits_for_a_quiet_bus(make_simulator: Any, make_peer:
         # The first request waited until the chatter ended (plus the quiet period).
         assert request_times[0] >= chatter_until
         assert request_times[0] - started >= 0.5
+        # Once the bus is quiet the remaining requests follow at once.
+        assert request_times[-1] - request_times[0] < 0.5
         assert link.stats.foreign_bytes > 0
         assert link.stats.foreign_frames >= 5
 
@@ -493,3 +518,57 @@ def test_read_plan_defaults() -> None:
         False,
     )
     assert isinstance(Bank(), Bank)
+
+
+async def test_close_during_a_poll_ends_it_promptly(make_simulator: Any) -> None:
+    async with make_simulator(modules=2) as sim:
+        link = Rs485Link(sim.rs485_url, request_timeout=3.0)
+        await link.read_bank(ReadPlan())
+        sim.faults.inject_link_fault("rs485", "stall", seconds=5.0)
+        poll = asyncio.create_task(link.read_bank(ReadPlan()))
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        await link.close()
+        with pytest.raises(LinkError):
+            await poll
+        assert time.monotonic() - started < 1.0
+        assert link.stats.connection_drops == 0
+        assert not link.stats.connected
+
+
+async def test_repeated_drop_episodes_do_not_accumulate_backoff(make_simulator: Any) -> None:
+    """Each episode of a dropping gateway costs one short backoff, not an ever longer one."""
+    async with make_simulator(modules=2) as sim:
+        link = Rs485Link(sim.rs485_url, request_timeout=0.3)
+        try:
+            await link.read_bank(ReadPlan())
+            for _ in range(4):
+                sim.faults.inject_link_fault("rs485", "drop")
+                with pytest.raises(LinkError):
+                    await link.read_bank(ReadPlan())
+                sim.faults.clear_link_fault("rs485")
+                assert link._backoff.remaining() <= 1.2 * link._backoff.initial
+                link._backoff.next_attempt = 0.0  # the coordinator's next poll comes later
+                bank = await link.read_bank(ReadPlan())
+                assert len(bank.modules) == 2
+        finally:
+            await link.close()
+
+
+async def test_look_alike_bms_is_named_as_such(make_peer: Any) -> None:
+    """A PACE/Seplos-style BMS answers with VER 0x25: a DialectError, not "no answer"."""
+
+    async def pace(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        splitter = rs485.FrameSplitter()
+        while data := await reader.read(4096):
+            for raw in splitter.feed(data):
+                adr = rs485.parse_frame(raw).adr
+                writer.write(rs485.encode_frame(0x25, adr, 0x46, 0x00, b"\x00\x01"))
+
+    async with make_peer(pace) as bms:
+        link = Rs485Link(bms.url, request_timeout=0.3)
+        try:
+            with pytest.raises(DialectError, match="not a Pylontech"):
+                await link.open()
+        finally:
+            await link.close()

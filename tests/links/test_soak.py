@@ -97,7 +97,9 @@ async def test_soak_with_random_faults(make_simulator: Any) -> None:
                         "console", rng.choice(CONSOLE_FAULTS), count=1, seconds=0.4
                     )
                 elif roll < 0.55:
-                    sim.faults.inject_link_fault("can", rng.choice(CAN_FAULTS), count=1, seconds=0.4)
+                    sim.faults.inject_link_fault(
+                        "can", rng.choice(CAN_FAULTS), count=1, seconds=0.4
+                    )
                 elif roll < 0.62:
                     sim.faults.drop_module(rng.randint(2, MODULES))
                 elif roll < 0.70:
@@ -122,12 +124,11 @@ async def test_soak_with_random_faults(make_simulator: Any) -> None:
             await console.close()
             await can_link.stop()
 
-        print(outcomes, rs485.stats, console.stats, can_link.stats, sep="\n")
         assert [m.index for m in got_rs485.modules] == list(range(1, MODULES + 1))
         assert [m.index for m in got_console.modules] == list(range(1, MODULES + 1))
         for module, expected in zip(got_rs485.modules, truth.modules, strict=True):
             assert module.serial_number == expected.serial_number
-            assert module.cell_voltages and len(module.cell_voltages) == 15
+            assert len(module.cell_voltages) == 15
         assert can_link.stats.frames > 0
         assert outcomes["rs485_ok"] > outcomes["rs485_err"]
         assert outcomes["console_ok"] > outcomes["console_err"]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import random
+import socket
 from typing import Any
 
 import pytest
+import serialx
 
 from custom_components.pylontech.core.errors import (
     ConnectionLostError,
@@ -14,6 +17,7 @@ from custom_components.pylontech.core.errors import (
     InvalidUrlError,
     LinkError,
     NoResponseError,
+    PortBusyError,
     PortNotFoundError,
     PortPermissionError,
     WrongBaudError,
@@ -30,7 +34,12 @@ from custom_components.pylontech.core.links.base import (
     LinkStats,
     TrafficLog,
 )
-from custom_components.pylontech.core.links.transport import Connection, check_url, redact
+from custom_components.pylontech.core.links.transport import (
+    Connection,
+    check_url,
+    link_error_from,
+    redact,
+)
 
 # -- transport -----------------------------------------------------------------------------
 
@@ -62,11 +71,44 @@ async def test_refused_gateway(unused_port: int) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["", "socket://127.0.0.1", "socket://:5000", "bogus://x", "loop://", "/dev/tty\nUSB0", "x" * 600],
+    [
+        "",
+        "socket://127.0.0.1",
+        "socket://:5000",
+        "bogus://x",
+        "loop://",
+        "/dev/tty\nUSB0",
+        "x" * 600,
+    ],
 )
 def test_malformed_urls_are_refused_before_io(url: str) -> None:
     with pytest.raises(InvalidUrlError):
         check_url(url)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected", "text"),
+    [
+        (FileNotFoundError(errno.ENOENT, "No such file"), PortNotFoundError, "port not found"),
+        (OSError(errno.ENODEV, "No such device"), PortNotFoundError, "port not found"),
+        (PermissionError(errno.EACCES, "Permission denied"), PortPermissionError, "dialout"),
+        (OSError(errno.EBUSY, "Device busy"), PortBusyError, "busy"),
+        (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), GatewayUnreachableError, "refused"),
+        (TimeoutError(), GatewayUnreachableError, "did not accept"),
+        (socket.gaierror(-2, "Name or service not known"), GatewayUnreachableError, "host name"),
+        (OSError(errno.EHOSTUNREACH, "No route"), GatewayUnreachableError, "unreachable"),
+        (ConnectionResetError(errno.ECONNRESET, "reset"), ConnectionLostError, "lost"),
+        (serialx.SerialException("device reports readiness but no data"), LinkError, "serial"),
+        (ValueError("Invalid socket URI"), InvalidUrlError, "Invalid"),
+    ],
+)
+def test_every_transport_failure_becomes_a_link_error(
+    error: BaseException, expected: type[LinkError], text: str
+) -> None:
+    translated = link_error_from(error, "socket://127.0.0.1:4000")
+    assert type(translated) is expected
+    assert text in str(translated)
+    assert "127.0.0.1:4000" in str(translated)
 
 
 def test_redact_hides_credentials() -> None:
@@ -137,6 +179,11 @@ def test_traffic_log_is_bounded() -> None:
     assert log.snapshot() == [f"line {n}" for n in range(45, 50)]
     log.add("x" * (MAX_TRAFFIC_LINE * 3))
     assert len(log.snapshot()[-1]) <= MAX_TRAFFIC_LINE + 1
+    small = TrafficLog(maxlen=1000, max_chars=100)
+    for number in range(100):
+        small.add(f"{number:09d}")
+    assert small.chars == sum(map(len, small.snapshot())) <= 100
+    assert small.snapshot()[-1] == "000000099"
 
 
 def test_stats_as_dict_is_json_ready() -> None:
@@ -147,9 +194,14 @@ def test_stats_as_dict_is_json_ready() -> None:
     data = stats.as_dict()
     assert json.loads(json.dumps(data)) == data
     assert len(data["last_error"]) <= 300
-    assert {"connected", "bytes_in", "bytes_out", "frames", "checksum_errors", "decode_errors"} <= set(
-        data
-    )
+    assert {
+        "connected",
+        "bytes_in",
+        "bytes_out",
+        "frames",
+        "checksum_errors",
+        "decode_errors",
+    } <= set(data)
 
 
 # -- probes ------------------------------------------------------------------------------------

@@ -65,7 +65,8 @@ def _update_module(bank: Bank, index: int, change: Callable[[Module], Module]) -
 
 def _module_number(command: str) -> int:
     words = command.split()
-    return int(words[1]) if len(words) == 2 and words[1].isdigit() else 1
+    # isdecimal, not isdigit: "²" is a digit that int() refuses (fuzz finding).
+    return int(words[1]) if len(words) == 2 and words[1].isdecimal() else 1
 
 
 def apply_console_record(bank: Bank, command: str, record: object) -> Bank:
@@ -112,6 +113,12 @@ def decode_rs485_capture(text: str) -> CaptureResult:
         if entry.kind == "error":
             errors.add(f"line {entry.line}", ProtocolError(entry.error or "unreadable"))
         elif entry.response is not None:
+            if isinstance(entry.response, (rs485.AnalogResponse, rs485.AlarmResponse)):
+                try:  # a record must be placeable (ADR of a module) to join the bank
+                    rs485.response_positions(entry.response)
+                except ProtocolError as err:
+                    errors.add(f"line {entry.line}", err)
+                    continue
             responses.append(entry.response)
     return CaptureResult(bank=rs485.bank_from_responses(responses), errors=tuple(errors))
 

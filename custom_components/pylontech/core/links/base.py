@@ -14,6 +14,8 @@ from ..model import Bank
 MAX_TRAFFIC_LINE = 8200
 #: Lines kept in the traffic log (oldest dropped first).
 TRAFFIC_LINES = 120
+#: Characters kept in the traffic log in total (diagnostics stay small).
+TRAFFIC_CHARS = 96 * 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,7 +128,7 @@ class Backoff:
         """Record a failed attempt; returns the delay before the next one."""
         self.failures += 1
         delay = self.delay()
-        delay *= 1.0 + random.uniform(-self.jitter, self.jitter)  # noqa: S311 - not crypto
+        delay *= 1.0 + random.uniform(-self.jitter, self.jitter)
         self.next_attempt = (time.monotonic() if now is None else now) + delay
         return delay
 
@@ -145,15 +147,20 @@ class TrafficLog:
     """
 
     maxlen: int = TRAFFIC_LINES
+    max_chars: int = TRAFFIC_CHARS
     lines: deque[str] = field(default_factory=deque)
+    chars: int = 0
 
     def add(self, line: str) -> None:
-        """Append one line (truncated to a bound), dropping the oldest when full."""
+        """Append one line (truncated to a bound), dropping the oldest beyond the bounds."""
         if len(line) > MAX_TRAFFIC_LINE:
             line = line[:MAX_TRAFFIC_LINE] + "…"
         self.lines.append(line)
-        while len(self.lines) > self.maxlen:
-            self.lines.popleft()
+        self.chars += len(line)
+        while len(self.lines) > 1 and (
+            len(self.lines) > self.maxlen or self.chars > self.max_chars
+        ):
+            self.chars -= len(self.lines.popleft())
 
     def snapshot(self) -> list[str]:
         """The lines, oldest first."""
@@ -162,6 +169,7 @@ class TrafficLog:
     def clear(self) -> None:
         """Forget everything."""
         self.lines.clear()
+        self.chars = 0
 
 
 def printable(data: bytes) -> str:

@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Callable
 import contextlib
 import logging
+import re
 import time
 from typing import Any
 import urllib.parse
@@ -42,6 +43,11 @@ PYLON_FILTER = ({"can_id": 0x350, "can_mask": 0x7F0, "extended": False},)
 #: The one id this link may transmit.
 ALLOWED_TX_IDS = frozenset({codec.KEEPALIVE_ID})
 KEEPALIVE_PERIOD = 1.0
+#: A probe waits this long after the first frames so one whole cycle (~1 s) has arrived.
+PROBE_CYCLE_WAIT = 1.2
+
+
+_IFACE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,14}")
 
 
 def _network_channel(channel: str) -> bool:
@@ -110,6 +116,8 @@ class CanLink:
         self.port = port
         self.stats = LinkStats()
         self.stale = True
+        # The interface name candump would print (a URL channel has none).
+        self._dump_name = channel if _IFACE_NAME.fullmatch(channel) else "can0"
         self._on_update = on_update
         self._on_stale = on_stale
         self._assembler = codec.CanBankAssembler()
@@ -240,7 +248,7 @@ class CanLink:
             bus, notifier, _relay = await self._loop.run_in_executor(None, self._create_bus)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - python-can raises many kinds
+        except Exception as exc:
             self._backoff.failed()
             error = _interface_error(exc, self.interface, self.channel)
             self.stats.note_error(error)
@@ -308,7 +316,7 @@ class CanLink:
         if self._on_stale is not None:
             try:
                 self._on_stale(stale)
-            except Exception:  # noqa: BLE001 - a consumer bug must not stop the link
+            except Exception:
                 _LOGGER.exception("on_stale callback failed")
 
     # -- receiving ------------------------------------------------------------------
@@ -319,7 +327,9 @@ class CanLink:
             return
         now = time.monotonic()
         self.stats.bytes_in += len(data)
-        self._traffic.add(f"({time.time():.6f}) can0 {can_id:03X}#{data.hex().upper()}")
+        self._traffic.add(
+            f"({time.time():.6f}) {self._dump_name} {can_id:03X}#{data.hex().upper()}"
+        )
         if extended:
             self.stats.foreign_frames += 1
             return
@@ -363,7 +373,7 @@ class CanLink:
         self._update_calls += 1
         try:
             self._on_update(bank)
-        except Exception:  # noqa: BLE001 - a consumer bug must not stop the link
+        except Exception:
             _LOGGER.exception("on_update callback failed")
 
     # -- sending (keep-alive only) ------------------------------------------------------
@@ -402,7 +412,7 @@ def _shutdown(bus: can.BusABC, notifier: can.Notifier | None) -> None:
         notifier.stop(timeout=NOTIFIER_TIMEOUT * 10)
     try:
         bus.shutdown()
-    except Exception:  # noqa: BLE001 - the bus may already be gone
+    except Exception:
         _LOGGER.debug("CAN bus shutdown failed", exc_info=True)
 
 
@@ -449,12 +459,19 @@ async def probe_can(
     )
     await link.start()
     try:
+        deadline = time.monotonic() + timeout
         try:
             async with asyncio.timeout(timeout):
                 await updated.wait()
+                # A probe that started mid-cycle has only part of the frame set: wait for
+                # one whole broadcast cycle (module count, flags) while time allows.
+                if link._assembler.cycles < 1:
+                    await asyncio.sleep(
+                        max(0.0, min(PROBE_CYCLE_WAIT, deadline - time.monotonic()))
+                    )
         except TimeoutError:
             pass
-        bank = link._bank
+        bank = link._assembler.bank() if link._bank is not None else None
         if bank is None:
             raise NoResponseError(
                 f"CAN {interface} {_redact_channel(channel)}: no Pylontech broadcast within "

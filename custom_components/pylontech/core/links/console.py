@@ -109,7 +109,9 @@ class ConsoleLink:
         self._ever_connected = False
         self._responses_since_connect = 0
         self._identity: dict[int, Module] = {}
+        self._identity_tried: set[int] = set()
         self._woken_once = False
+        self._ever_ready = False  # a prompt was seen once: silence later is a hung session
 
     # -- public API -------------------------------------------------------------
 
@@ -164,6 +166,7 @@ class ConsoleLink:
             "command_timeout": self.command_timeout,
             "state": str(self.state),
             "prompt": self.prompt,
+            "needed_wake_up": self._woken_once,
             "unsupported_commands": sorted(self.unsupported),
             "retry_in": round(self._backoff.remaining(), 1),
             "stats": self.stats.as_dict(),
@@ -174,6 +177,8 @@ class ConsoleLink:
     # -- connection ---------------------------------------------------------------
 
     async def _connect(self, baudrate: int | None = None) -> Connection:
+        if self._closed:
+            raise LinkError("the console link is closed")
         if self._conn is not None and self._conn.is_open and baudrate is None:
             return self._conn
         await self._disconnect()
@@ -208,6 +213,8 @@ class ConsoleLink:
             await conn.close()
 
     async def _lost(self, err: LinkError) -> None:
+        if self._closed:
+            return  # closed by us, not lost
         self.stats.connection_drops += 1
         self.stats.note_error(err)
         if self._responses_since_connect == 0:
@@ -248,6 +255,13 @@ class ConsoleLink:
         garbage = False
         prompt, noise = await self._look_for_prompt()
         garbage |= noise
+        if prompt is None and self._ever_ready:
+            # A session that worked went quiet (a stuck gateway, a hung shell): a fresh
+            # connection is the cheap cure; the wake-up sequence comes after it.
+            await self._disconnect()
+            await self._connect()
+            prompt, noise = await self._look_for_prompt()
+            garbage |= noise
         if prompt is None and self.wake_up:
             prompt, noise = await self._wake()
             garbage |= noise
@@ -260,6 +274,7 @@ class ConsoleLink:
             await self._disconnect()
             self.state = ConsoleState.FAILED if self.wake_up else ConsoleState.SILENT
             raise error
+        self._ever_ready = True
         self._backoff.succeeded()
 
     def _silence_error(self, garbage: bool) -> LinkError:
@@ -393,7 +408,7 @@ class ConsoleLink:
 
     async def _checked(self, text: str, *, retry: bool = False) -> codec.ConsoleResponse | None:
         """Run a command; ``None`` if the firmware does not know it (remembered)."""
-        if text.split()[0] in self.unsupported:
+        if text.split(maxsplit=1)[0] in self.unsupported:
             return None
         attempts = 2 if retry else 1
         for attempt in range(attempts):
@@ -406,7 +421,7 @@ class ConsoleLink:
                     raise
                 continue
             if response.unknown_command is not None:
-                self.unsupported.add(text.split()[0])
+                self.unsupported.add(text.split(maxsplit=1)[0])
                 return None
             if not response.ok:
                 self.stats.decode_errors += 1
@@ -435,7 +450,8 @@ class ConsoleLink:
             slot = module.index
             if plan.cells:
                 module = await self._apply(module, f"bat {slot}", codec.parse_bat, codec.apply_bat)
-            if plan.identity or slot not in self._identity:
+            if plan.identity or slot not in self._identity_tried:
+                self._identity_tried.add(slot)
                 ident = await self._apply(
                     Module(index=slot, group=module.group),
                     f"info {slot}",
@@ -445,7 +461,9 @@ class ConsoleLink:
                 if ident.serial_number or ident.model or ident.firmware:
                     self._identity[slot] = ident
             if plan.statistics:
-                module = await self._apply(module, f"stat {slot}", codec.parse_stat, codec.apply_stat)
+                module = await self._apply(
+                    module, f"stat {slot}", codec.parse_stat, codec.apply_stat
+                )
                 module = await self._apply(module, f"soh {slot}", codec.parse_soh, codec.apply_soh)
             known = self._identity.get(slot)
             updated.append(merge_modules(known, module) if known is not None else module)

@@ -33,8 +33,10 @@ async def probe_rs485(
     link = Rs485Link(url, baudrate=baudrate, group=group, request_timeout=timeout)
     try:
         bank = await link.read_bank(_IDENTITY_ONLY)
-        mode = "all-modules requests" if link.diagnostics()["all_modules_requests"] else (
-            "per-address requests"
+        mode = (
+            "all-modules requests"
+            if link.diagnostics()["all_modules_requests"]
+            else ("per-address requests")
         )
         detail = (
             f"RS485 at {baudrate} baud, group {group}: {len(bank.modules)} module(s) "

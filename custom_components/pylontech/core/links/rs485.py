@@ -68,8 +68,8 @@ class Rs485Link:
         max_modules: int = MAX_MODULES,
     ) -> None:
         """Configure the link; nothing is opened until ``open`` or ``read_bank``."""
-        if not 0 <= group <= 15:
-            raise ValueError("group must be 0..15")
+        if not 0 <= group <= codec.MAX_GROUP:
+            raise ValueError(f"group must be 0..{codec.MAX_GROUP}")
         self.url = url
         self.baudrate = baudrate
         self.group = group
@@ -102,6 +102,7 @@ class Rs485Link:
         self._identity: dict[int, Module] = {}
         self._bank_identity: dict[str, Any] = {}
         self._limits_supported = True
+        self._parameters_supported = True
         self._master_info: Any = None
 
     # -- public API -------------------------------------------------------------
@@ -124,7 +125,13 @@ class Rs485Link:
         await self._disconnect()
 
     async def discover(self) -> tuple[int, ...]:
-        """Module indexes that answer (1 = master), stopping at the first gap."""
+        """Module indexes that answer (1 = master), stopping at the first gap.
+
+        The result is cached for the polls; it is redone on a poll with
+        ``ReadPlan(identity=True)`` and when the all-modules answer grows.
+        """
+        if self._closed:
+            raise LinkError("the RS485 link is closed")
         async with self._poll_lock:
             return await self._discover()
 
@@ -172,6 +179,8 @@ class Rs485Link:
     # -- connection ---------------------------------------------------------------
 
     async def _connect(self) -> None:
+        if self._closed:
+            raise LinkError("the RS485 link is closed")
         if self._conn is not None and self._conn.is_open:
             return
         await self._disconnect()
@@ -191,7 +200,7 @@ class Rs485Link:
         self._lost_error = None
         if self.polite:
             # Listen before talking: the first request waits for one quiet period.
-            self._last_foreign = time.monotonic()
+            self._last_foreign = self._last_request_end = time.monotonic()
         self._splitter = codec.FrameSplitter()
         self._dropped_seen = 0
         self._frames = asyncio.Queue(FRAME_QUEUE)
@@ -205,6 +214,12 @@ class Rs485Link:
         self.stats.connected = True
 
     async def _disconnect(self) -> None:
+        if self._awaiting is not None and self._reader_task is not None:
+            # Wake a request that is waiting for an answer that can no longer come.
+            self._lost_error = ConnectionLostError(f"{redact(self.url)}: link closed")
+            if self._frames.full():
+                self._frames.get_nowait()
+            self._frames.put_nowait(None)
         task, self._reader_task = self._reader_task, None
         if task is not None:
             task.cancel()
@@ -221,6 +236,8 @@ class Rs485Link:
 
     async def _connection_lost(self, err: LinkError) -> None:
         """Forget a dead connection; a gateway that drops at once counts as a failure."""
+        if self._closed:
+            return  # closed by us, not lost
         self.stats.connection_drops += 1
         self.stats.note_error(err)
         if self._frames_since_connect == 0:
@@ -257,28 +274,29 @@ class Rs485Link:
     # -- requests -----------------------------------------------------------------
 
     async def _pace(self) -> None:
-        """Keep the minimum gap; in polite mode wait for a quiet bus (bounded)."""
-        loop = asyncio.get_running_loop()
+        """Keep the minimum gap; in polite mode wait for a quiet bus (bounded).
+
+        Foreign traffic since our last exchange doubles the quiet period asked for
+        (0.25 s up to ``POLITE_MAX_WAIT / 2`` on top of ``POLITE_QUIET``); a quiet bus
+        resets it.
+        """
         gap = max(self.min_gap, POLITE_MIN_GAP if self.polite else 0.0)
         wait = self._last_request_end + gap - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
         if not self.polite:
             return
-        give_up = loop.time() + POLITE_MAX_WAIT
-        quiet = POLITE_QUIET + self._polite_delay
-        busy = False
-        while loop.time() < give_up:
-            since = time.monotonic() - self._last_foreign
-            if since >= quiet:
-                break
-            busy = True
-            await asyncio.sleep(min(quiet - since, give_up - loop.time()) + 0.001)
-        # Back off further while another master keeps talking; relax when it stops.
-        if busy:
+        if self._last_foreign > self._last_request_end:
             self._polite_delay = min(POLITE_MAX_WAIT / 2, max(0.25, self._polite_delay * 2))
         else:
             self._polite_delay = 0.0
+        quiet = POLITE_QUIET + self._polite_delay
+        give_up = time.monotonic() + POLITE_MAX_WAIT
+        while (now := time.monotonic()) < give_up:
+            since = now - self._last_foreign
+            if since >= quiet:
+                break
+            await asyncio.sleep(min(quiet - since, give_up - now) + 0.001)
 
     async def _request(self, command: int, adr: int, info: int | None = None) -> Any:
         """Send one request and return the decoded frame of its answer."""
@@ -343,6 +361,7 @@ class Rs485Link:
                 self.stats.foreign_frames += 1
                 continue
             self._frames_since_connect += 1
+            self._backoff.succeeded()  # the connection demonstrably works
             try:
                 codec.check_response(decoded)
             except ResponseError:
@@ -405,18 +424,26 @@ class Rs485Link:
                 count = min(len(analog.records), self.max_modules)
                 if count >= 1:
                     self._all_modules = True
-                    self._modules = tuple(range(1, count + 1))
-                    return self._modules
+                    known = self._modules or ()
+                    if count >= len(known):
+                        self._modules = tuple(range(1, count + 1))
+                    # else: a module dropped out; which one only per-address requests tell,
+                    # so the known positions stay and the poll asks each of them.
+                    return self._modules or ()
                 self._all_modules = False
         found: list[int] = []
+        dialect: DialectError | None = None
         for index in range(1, self.max_modules + 1):
             try:
                 await self._analog(index)
+            except DialectError as err:
+                dialect = err  # a look-alike protocol answered: say so, not "no answer"
+                break
             except (LinkTimeoutError, ProtocolError):
                 break  # the first gap ends the chain
             found.append(index)
         if not found:
-            raise self._silence_error(errors_before)
+            raise dialect or self._silence_error(errors_before)
         self._modules = tuple(found)
         return self._modules
 
@@ -459,6 +486,8 @@ class Rs485Link:
         bank = Bank(modules=ordered)
         if plan.limits and self._limits_supported:
             bank = await self._read_limits(bank)
+        if plan.statistics and self._parameters_supported:
+            bank = await self._read_parameters(bank)
         if self._bank_identity:
             bank = replace(bank, **self._bank_identity)
         return replace(bank, module_count=len(bank.modules)).with_totals()
@@ -552,7 +581,24 @@ class Rs485Link:
             return bank
         return codec.apply_management(bank, limits)
 
-    async def _optional(self, command: int, adr: int, decode: Callable[[Any], _T], **kw: Any) -> _T | None:
+    async def _read_parameters(self, bank: Bank) -> Bank:
+        """0x47 of the master: its configured limits, kept as bank ``extra`` text."""
+        try:
+            params = await self._transact(
+                codec.Command.GET_SYSTEM_PARAMETERS, self._adr(1), codec.decode_system_parameters
+            )
+        except ResponseError:
+            self._parameters_supported = False
+            return bank
+        except (LinkTimeoutError, ProtocolError) as err:
+            _LOGGER.debug("0x47 failed: %s", err)
+            return bank
+        extra = tuple((f"parameter_{k}", v) for k, v in codec.system_parameters_extra(params))
+        return replace(bank, extra=bank.extra + extra)
+
+    async def _optional(
+        self, command: int, adr: int, decode: Callable[[Any], _T], **kw: Any
+    ) -> _T | None:
         try:
             return await self._transact(command, adr, decode, **kw)
         except (LinkTimeoutError, ProtocolError) as err:

@@ -161,7 +161,7 @@ class Connection:
                 reader, writer = await serialx.open_serial_connection(self.url, **kwargs)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - every transport failure becomes a LinkError
+        except Exception as exc:
             raise link_error_from(exc, self.url) from exc
         self._reader, self._writer, self._lost = reader, writer, None
 
@@ -176,7 +176,7 @@ class Connection:
                 await writer.drain()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._lost = _as_lost(exc, self.url)
             raise self._lost from exc
         self._stats.bytes_out += len(data)
@@ -201,7 +201,7 @@ class Connection:
             return b""
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._lost = _as_lost(exc, self.url)
             raise self._lost from exc
         if not data:
@@ -222,7 +222,7 @@ class Connection:
         except asyncio.CancelledError:
             writer.transport.abort()
             raise
-        except Exception:  # noqa: BLE001 - closing a broken stream may fail; it is gone anyway
+        except Exception:
             writer.transport.abort()
 
 

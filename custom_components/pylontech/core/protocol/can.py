@@ -1040,7 +1040,8 @@ _LOG = re.compile(
 _DEFAULT = re.compile(
     r"(\S{1,32})\s+(?:(?:RX|TX)\s+\S\s+\S\s+)?([0-9A-Fa-f]{1,8})\s+\[(\d{1,2})\]\s*(.*)\Z"
 )
-_HEX_BYTES = re.compile(r"(?:[0-9A-Fa-f]{2}(?:\s+|\Z))*")
+# ASCII whitespace only: bytes.fromhex rejects other Unicode spaces (fuzz finding, U+00A0).
+_HEX_BYTES = re.compile(r"(?:[0-9A-Fa-f]{2}(?:\s+|\Z))*", re.ASCII)
 _ERROR_FLAG = 0x20000000
 _EFF_MASK = 0x1FFFFFFF
 

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import fields, replace
 from typing import Any
 
+from ..errors import ProtocolError
 from ..model import (
     Alarm,
     Bank,
@@ -74,7 +75,10 @@ def module_from_analog(record: AnalogRecord, index: int, group: int = 0) -> Modu
 
 def response_positions(response: AnalogResponse | AlarmResponse) -> tuple[tuple[int, int], ...]:
     """``(index, group)`` of each record: ADR for single, 1..count in ADR's group for 0xFF."""
-    index, group = module_position(response.adr) if response.adr >= 1 else (1, 0)
+    try:
+        index, group = module_position(response.adr) if response.adr >= 1 else (1, 0)
+    except ValueError as err:  # wire data: only the ProtocolError family may escape
+        raise ProtocolError(f"answer from {err}") from err
     if response.all_modules:
         return tuple((n + 1, group) for n in range(len(response.records)))
     if response.command >= 1:

@@ -1,0 +1,1 @@
+"""Fault-injection soak of the Home Assistant integration against the simulator."""
