@@ -338,6 +338,22 @@ class Stack:
         except json.JSONDecodeError:
             return text
 
+    async def ws_command(self, session: aiohttp.ClientSession, command: dict[str, Any]) -> Any:
+        """One websocket API command with the owner's token; its result."""
+        token = (self.config_dir / TOKEN_FILE).read_text().strip()
+        url = self.url.replace("http", "ws", 1) + "/api/websocket"
+        async with session.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=10)) as ws:
+            await ws.receive_json(timeout=10)  # auth_required
+            await ws.send_json({"type": "auth", "access_token": token})
+            auth = await ws.receive_json(timeout=10)
+            if auth.get("type") != "auth_ok":
+                raise StackError(f"websocket auth failed: {auth}")
+            await ws.send_json({"id": 1, **command})
+            reply = await ws.receive_json(timeout=10)
+        if not reply.get("success"):
+            raise StackError(f"{command['type']} failed: {reply.get('error')}")
+        return reply["result"]
+
     def log_evidence(self) -> tuple[list[str], list[str]]:
         """Home Assistant log lines about this integration, and its errors."""
         log = self.config_dir / "home-assistant.log"
@@ -543,6 +559,12 @@ async def fault_round_trip(stack: Stack, session: aiohttp.ClientSession) -> list
     stack.say(f"  the notify blueprint's automation ({automation}) triggered: {fired}")
     if fired != "True":
         problems.append(f"{automation} (the notify blueprint) never triggered")
+    notifications = await stack.ws_command(session, {"type": "persistent_notification/get"})
+    sent = [n for n in notifications if str(n.get("notification_id", "")).startswith("pylontech_")]
+    for note in sent[:3]:
+        stack.say(f"  notification: {note.get('title')!r}: {note.get('message')!r}")
+    if not sent:
+        problems.append("the notify blueprint created no notification")
     reply = await control(stack, "clear all")
     left = await wait_template(stack, session, ACTIVE_FAULTS_TEMPLATE, "", 30)
     stack.say(f"Fault cleared ({reply}): {left or 'nothing is on any more'}")

@@ -11,8 +11,8 @@ Chromium; Playwright's own browser download is never used). Steps, each one an a
 3. a module's device page: its name, its readings, live as well;
 4. the "Battery bank" dashboard (dashboards/pylontech.yaml) renders its cards;
 5. the integration's page lists the entry with the bank and module devices;
-6. a protection injected on the simulator shows up as a repair and on the dashboard's status
-   card, and the card is clear again once the fault is cleared.
+6. faults injected on the simulator (a protection, a cell imbalance) show up on the dashboard's
+   status card and as a repair, and both are gone once the faults are cleared.
 
 Screenshots of each page go to --out (docs/screenshots by default).
 """
@@ -220,7 +220,9 @@ def run(
             wait_for_text(page, "Pylontech bank")
             wait_for_text(page, f"{ready['modules'] + 1} devices")
             page.screenshot(path=str(out / "integration.png"))
-            log(f"integration page lists the entry and its devices; screenshot {out / 'integration.png'}")
+            log(
+                f"integration page lists the entry and its devices; screenshot {out / 'integration.png'}"
+            )
 
             check_fault_in_ui(page, url, ready["control_port"], out)
         except (CheckFailed, PlaywrightError) as err:
@@ -242,25 +244,28 @@ def control(port: int, line: str) -> str:
 
 
 def check_fault_in_ui(page: Page, url: str, control_port: int, out: Path) -> None:
-    """Inject a protection: the repair and the dashboard's status show it; clear it again."""
-    reply = control(control_port, "inject protection charge_over_current module=2")
-    log(f"fault injected on the simulator: {reply}")
+    """Inject faults: a repair and the dashboard's status card show them; both clear again."""
+    for line in ("inject protection charge_over_current module=2", "inject imbalance module=1"):
+        log(f"injected on the simulator: {control(control_port, line)}")
     try:
         page.goto(f"{url}/config/repairs")
-        wait_for_text(page, "Charge over-current protection", timeout=45)
+        wait_for_text(page, "Cell imbalance", timeout=60)
         page.screenshot(path=str(out / "repairs.png"))
-        log(f"the repair is listed; screenshot {out / 'repairs.png'}")
+        log(f"the 'Cell imbalance' repair is listed; screenshot {out / 'repairs.png'}")
         page.goto(f"{url}/pylontech-bank/bank")
-        wait_for_text(page, "active, see")
+        wait_for_text(page, "Charge over-current protection", timeout=30)
         log("the dashboard's status card lists the active protection")
     finally:
-        log(f"fault cleared: {control(control_port, 'clear all')}")
-    deadline = time.monotonic() + 45
-    while "No protection or warning is active" not in deep_text(page):
+        log(f"faults cleared: {control(control_port, 'clear all')}")
+    wait_for_text(page, "No protection or warning is active", timeout=60)
+    log("after clearing, the dashboard's status card is clear")
+    page.goto(f"{url}/config/repairs")
+    deadline = time.monotonic() + 60
+    while "Cell imbalance" in deep_text(page):
         if time.monotonic() > deadline:
-            raise CheckFailed("the dashboard still shows a fault after it was cleared")
+            raise CheckFailed("the 'Cell imbalance' repair stayed after the fault was cleared")
         page.wait_for_timeout(1000)
-    log("after clearing, the dashboard shows no active protection")
+    log("after clearing, the repair is gone")
 
 
 def _device_name(page: Page, device_id: str) -> str:

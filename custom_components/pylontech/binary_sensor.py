@@ -367,7 +367,7 @@ async def async_setup_entry(
                         _factory(ModuleBinarySensor, entry, description, module),
                     )
 
-    async_track_new_entities(entry, async_add_entities, candidates)
+    async_track_new_entities(hass, entry, async_add_entities, candidates)
 
 
 def _factory(cls: type[Entity], *args: Any) -> Callable[[], Entity]:

@@ -14,7 +14,7 @@ from typing import Any, override
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
@@ -192,6 +192,7 @@ type CandidatesFn = Callable[[Bank], Iterable[tuple[CandidateKey, Callable[[], E
 
 @callback
 def async_track_new_entities(
+    hass: HomeAssistant,
     entry: PylontechConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
     candidates: CandidatesFn,
@@ -200,16 +201,28 @@ def async_track_new_entities(
 
     ``candidates(bank)`` yields ``(key, factory)`` for every entity the snapshot has a
     value for; each key is built into an entity once. Modules that join, or values a
-    companion link starts to deliver, get their entities on the next snapshot.
+    companion link starts to deliver, get their entities on the next snapshot. Before a
+    module's entities are built, registry entries made while its barcode was unknown
+    move to the barcode, and its device follows identity changes (firmware updates).
     """
     coordinator = entry.runtime_data.coordinator
     created: set[CandidateKey] = set()
+    identities: dict[ModuleKey, tuple[str | None, str | None, str | None]] = {}
 
     @callback
     def _add_new() -> None:
         bank = coordinator.data
         if bank is None or not coordinator.last_update_success:
             return
+        for module in bank.present_modules():
+            identity = (
+                clean_text(module.serial_number),
+                clean_text(module.model),
+                clean_text(module.firmware),
+            )
+            if identities.get(module.key) != identity:
+                identities[module.key] = identity
+                async_update_module_device(hass, entry, module)
         new: list[Entity] = []
         for key, factory in candidates(bank):
             if key not in created:
@@ -220,3 +233,47 @@ def async_track_new_entities(
 
     _add_new()
     entry.async_on_unload(coordinator.async_add_listener(_add_new))
+
+
+@callback
+def async_update_module_device(
+    hass: HomeAssistant, entry: PylontechConfigEntry, module: Module
+) -> None:
+    """Bring a module's registry entries up to date with what the module reports.
+
+    A module set up before its barcode was read has position-based ids: its device
+    and entities move to the barcode (keeping entity ids and history). A device that
+    exists gets the model, serial and firmware the module reports now.
+    """
+    devices = dr.async_get(hass)
+    fields = module_device_fields(entry, entry.runtime_data.bank_device_id, module)
+    (identifier,) = fields["identifiers"]
+    device = devices.async_get_device_by_identifier(identifier, entry.entry_id)
+    position = module_device_identifier(entry, module.key)
+    if identifier[1] != position:
+        old = devices.async_get_device_by_identifier((DOMAIN, position), entry.entry_id)
+        if old is not None and device is None:
+            device = devices.async_update_device(old.id, new_identifiers={identifier})
+        _async_move_unique_ids(hass, entry, f"{position}_", f"{identifier[1]}_")
+    if device is not None:
+        # Only what the module reports: a value not read (yet) does not erase one.
+        known = {
+            name: fields[name]
+            for name in ("model", "serial_number", "sw_version")
+            if fields[name] is not None
+        }
+        if known:
+            devices.async_update_device(device.id, **known)
+
+
+@callback
+def _async_move_unique_ids(
+    hass: HomeAssistant, entry: PylontechConfigEntry, old_prefix: str, new_prefix: str
+) -> None:
+    entities = er.async_get(hass)
+    for entity in er.async_entries_for_config_entry(entities, entry.entry_id):
+        if not entity.unique_id.startswith(old_prefix):
+            continue
+        unique_id = new_prefix + entity.unique_id.removeprefix(old_prefix)
+        if entities.async_get_entity_id(entity.domain, DOMAIN, unique_id) is None:
+            entities.async_update_entity(entity.entity_id, new_unique_id=unique_id)

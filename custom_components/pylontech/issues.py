@@ -20,12 +20,18 @@ Events: every protection or alarm that starts or ends fires ``pylontech_event``:
     active            True when the flag started, False when it ended
 
 The first update after setup reports every flag already active as started.
+
+Every documented fault (repairable or not) that starts or ends fires ``pylontech_fault``
+with ``device_id``, ``config_entry_id``, ``module``, ``group`` and ``active`` as above, plus
+
+    fault             the fault key, e.g. "cell_imbalance" (the catalog's key)
+    severity          "warning", "error" or "critical"
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
@@ -38,6 +44,9 @@ from .core.model import Protection
 from .entity import async_module_device_id
 
 EVENT_PYLONTECH: Final = "pylontech_event"
+EVENT_PYLONTECH_FAULT: Final = "pylontech_fault"
+ATTR_FAULT: Final = "fault"
+ATTR_SEVERITY: Final = "severity"
 ATTR_DEVICE_ID: Final = "device_id"
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 ATTR_MODULE: Final = "module"
@@ -90,6 +99,9 @@ def async_update_issues(
     _async_sync_issues(hass, entry, state, update)
     for change in update.flag_changes:
         _async_fire_event(hass, entry, state, change)
+    for faults, active in ((update.ended, False), (update.started, True)):
+        for fault in faults:
+            _async_fire_fault_event(hass, entry, state, fault, active)
 
 
 @callback
@@ -113,9 +125,7 @@ def _async_sync_issues(
 
 
 @callback
-def _async_create_issue(
-    hass: HomeAssistant, entry_id: str, ident: str, fault: ActiveFault
-) -> None:
+def _async_create_issue(hass: HomeAssistant, entry_id: str, ident: str, fault: ActiveFault) -> None:
     definition = fault.definition
     fixable = definition.key in FIXABLE
     ir.async_create_issue(
@@ -161,19 +171,38 @@ def async_clear_issues(hass: HomeAssistant, entry_id: str) -> None:
 
 
 @callback
+def _async_place(
+    hass: HomeAssistant,
+    entry: PylontechConfigEntry,
+    state: _EntryIssues,
+    module_key: tuple[int, int] | None,
+) -> dict[str, Any]:
+    """Event data naming where something happened: the bank's or a module's device."""
+    if module_key is None:
+        return {
+            ATTR_DEVICE_ID: entry.runtime_data.bank_device_id,
+            ATTR_CONFIG_ENTRY_ID: entry.entry_id,
+            ATTR_MODULE: None,
+            ATTR_GROUP: None,
+        }
+    group, module = module_key
+    device_id = async_module_device_id(hass, entry, module_key)
+    if device_id is None:
+        device_id = state.devices.get(module_key)
+    else:
+        state.devices[module_key] = device_id
+    return {
+        ATTR_DEVICE_ID: device_id,
+        ATTR_CONFIG_ENTRY_ID: entry.entry_id,
+        ATTR_MODULE: module,
+        ATTR_GROUP: group,
+    }
+
+
+@callback
 def _async_fire_event(
     hass: HomeAssistant, entry: PylontechConfigEntry, state: _EntryIssues, change: FlagChange
 ) -> None:
-    if change.module_key is None:
-        device_id: str | None = entry.runtime_data.bank_device_id
-        group = module = None
-    else:
-        group, module = change.module_key
-        device_id = async_module_device_id(hass, entry, change.module_key)
-        if device_id is None:
-            device_id = state.devices.get(change.module_key)
-        else:
-            state.devices[change.module_key] = device_id
     kind = KIND_PROTECTION if isinstance(change.flag, Protection) else KIND_ALARM
     LOGGER.debug(
         "%s: %s %s %s at %s",
@@ -181,17 +210,33 @@ def _async_fire_event(
         kind,
         change.flag,
         "started" if change.active else "ended",
-        "bank" if module is None else f"module {module}",
+        change.module_key or "bank",
     )
     hass.bus.async_fire(
         EVENT_PYLONTECH,
         {
-            ATTR_DEVICE_ID: device_id,
-            ATTR_CONFIG_ENTRY_ID: entry.entry_id,
-            ATTR_MODULE: module,
-            ATTR_GROUP: group,
+            **_async_place(hass, entry, state, change.module_key),
             ATTR_FLAG: str(change.flag),
             ATTR_KIND: kind,
             ATTR_ACTIVE: change.active,
+        },
+    )
+
+
+@callback
+def _async_fire_fault_event(
+    hass: HomeAssistant,
+    entry: PylontechConfigEntry,
+    state: _EntryIssues,
+    fault: ActiveFault,
+    active: bool,
+) -> None:
+    hass.bus.async_fire(
+        EVENT_PYLONTECH_FAULT,
+        {
+            **_async_place(hass, entry, state, fault.module_key),
+            ATTR_FAULT: str(fault.key),
+            ATTR_SEVERITY: str(fault.definition.severity),
+            ATTR_ACTIVE: active,
         },
     )

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import override
 
-import voluptuous as vol
 from homeassistant.components.repairs import RepairsFlow, RepairsFlowResult
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+import voluptuous as vol
 
 from .const import DOMAIN
 from .coordinator import PylontechConfigEntry

@@ -153,7 +153,8 @@ class EnergyCounterDescription(SensorEntityDescription):
     power_fn: Callable[[Bank | Module], float | None]
 
 
-def _voltage(key: str, attr: str, digits: int = 2, **kwargs: Any) -> dict[str, Any]:
+def _voltage(key: str, digits: int = 2, **kwargs: Any) -> dict[str, Any]:
+    """The fields a voltage description shares."""
     return {
         "key": key,
         "translation_key": key,
@@ -169,7 +170,7 @@ def _common(cls: type, energy_fn: Callable[[Any, bool], float | None]) -> list[A
     """Descriptions the bank and each module share (``value_fn`` reads the same fields)."""
     return [
         cls(
-            **_voltage("voltage", "voltage"),
+            **_voltage("voltage"),
             value_fn=lambda o: _round(o.voltage, 2),
         ),
         cls(
@@ -251,11 +252,11 @@ def _common(cls: type, energy_fn: Callable[[Any, bool], float | None]) -> list[A
             value_fn=lambda o: energy_fn(o, True),
         ),
         cls(
-            **_voltage("cell_voltage_min", "cell_voltage_min", 3),
+            **_voltage("cell_voltage_min", 3),
             value_fn=lambda o: _round(o.cell_voltage_min, 3),
         ),
         cls(
-            **_voltage("cell_voltage_max", "cell_voltage_max", 3),
+            **_voltage("cell_voltage_max", 3),
             value_fn=lambda o: _round(o.cell_voltage_max, 3),
         ),
         cls(
@@ -270,9 +271,8 @@ def _common(cls: type, energy_fn: Callable[[Any, bool], float | None]) -> list[A
     ]
 
 
-def _limit(
-    key: str, unit: str, device_class: SensorDeviceClass, attr: str
-) -> BankSensorDescription:
+def _limit(key: str, unit: str, device_class: SensorDeviceClass) -> BankSensorDescription:
+    """A limit the BMS sends the inverter (a diagnostic value of the bank)."""
     return BankSensorDescription(
         key=key,
         translation_key=key,
@@ -281,7 +281,7 @@ def _limit(
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=1,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda bank: _round(getattr(bank, attr), 1),
+        value_fn=lambda bank: _round(getattr(bank, key), 1),
     )
 
 
@@ -291,25 +291,21 @@ BANK_SENSORS: tuple[BankSensorDescription, ...] = (
         "charge_voltage_limit",
         UnitOfElectricPotential.VOLT,
         SensorDeviceClass.VOLTAGE,
-        "charge_voltage_limit",
     ),
     _limit(
         "discharge_voltage_limit",
         UnitOfElectricPotential.VOLT,
         SensorDeviceClass.VOLTAGE,
-        "discharge_voltage_limit",
     ),
     _limit(
         "charge_current_limit",
         UnitOfElectricCurrent.AMPERE,
         SensorDeviceClass.CURRENT,
-        "charge_current_limit",
     ),
     _limit(
         "discharge_current_limit",
         UnitOfElectricCurrent.AMPERE,
         SensorDeviceClass.CURRENT,
-        "discharge_current_limit",
     ),
     BankSensorDescription(
         key="module_count",
@@ -483,7 +479,7 @@ async def async_setup_entry(
                         _factory(SeriesSensor, entry, series, module, position),
                     )
 
-    async_track_new_entities(entry, async_add_entities, candidates)
+    async_track_new_entities(hass, entry, async_add_entities, candidates)
 
 
 def _factory(cls: type[Entity], *args: Any) -> Callable[[], Entity]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -103,7 +103,8 @@ def test_can_capture_decodes_both_candump_formats() -> None:
     assert bank["module_count"] == 6
     assert bank["charge_enabled"] is True
     assert bank["manufacturer"] == "PYLON"
-    assert bank["protections"] == [] and bank["alarms"] == []
+    assert bank["protections"] == []
+    assert bank["alarms"] == []
 
 
 def test_can_capture_protection_bits_are_named() -> None:

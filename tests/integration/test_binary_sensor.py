@@ -15,10 +15,12 @@ from custom_components.pylontech.binary_sensor import (
     LINK_FAMILIES,
     family_of,
 )
+from custom_components.pylontech.const import CONF_COMPANION
 from custom_components.pylontech.core.model import Alarm, Protection
 from simulator.faults import LinkFault
 from simulator.simulator import BatterySimulator
 
+from .conftest import can_data
 from .entity_helpers import (
     LINKS,
     assert_platform_snapshot,
@@ -163,3 +165,26 @@ def test_every_flag_has_one_family() -> None:
     for families in LINK_FAMILIES.values():
         assert families.bank <= known
         assert families.module <= known
+
+
+async def test_can_companion_adds_bank_flags(
+    hass: HomeAssistant, simulator: BatterySimulator
+) -> None:
+    """An RS485 entry with a CAN companion gets CAN's bank flags and a companion link sensor."""
+    entry = await setup_link(hass, simulator, "rs485", **{CONF_COMPANION: can_data(simulator)})
+    coordinator = coordinator_of(entry)
+    companion = entity_id(hass, "binary_sensor", f"{entry.entry_id}_companion_link")
+    # High-temperature warnings are a CAN family; RS485 alone has no entity for them.
+    alarm = entity_id(hass, "binary_sensor", f"{entry.entry_id}_alarm_high_temperature")
+    try:
+        assert coordinator.can_link is not None
+        await wait_for(lambda: coordinator.can_link.bank is not None)
+        await coordinator.async_refresh()
+        await hass.async_block_till_done()
+        assert hass.states.get(companion).state == STATE_ON
+        assert hass.states.get(alarm).state == STATE_OFF
+        simulator.faults.inject_alarm("high_temperature", 2)
+        await wait_for(lambda: hass.states.get(alarm).state == STATE_ON)
+        assert hass.states.get(alarm).attributes["flags"] == ["high_temperature"]
+    finally:
+        await unload(hass, entry)

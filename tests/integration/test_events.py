@@ -6,7 +6,7 @@ from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import device_registry as dr
 
 from custom_components.pylontech.const import DOMAIN
-from custom_components.pylontech.issues import EVENT_PYLONTECH
+from custom_components.pylontech.issues import EVENT_PYLONTECH, EVENT_PYLONTECH_FAULT
 from simulator.simulator import BatterySimulator
 
 from .entity_helpers import coordinator_of, setup_link, unload, wait_for
@@ -90,5 +90,37 @@ async def test_bank_flag_over_can(hass: HomeAssistant, simulator: BatterySimulat
         assert (data["flag"], data["kind"]) == ("low_temperature", "alarm")
         simulator.faults.clear_alarm("low_temperature", 1)
         await wait_for(lambda: any(not e.data["active"] for e in events))
+    finally:
+        await unload(hass, entry)
+
+
+async def test_fault_events(hass: HomeAssistant, simulator: BatterySimulator) -> None:
+    """A documented fault fires ``pylontech_fault`` when it starts and when it ends."""
+    faults: list[Event] = []
+    hass.bus.async_listen(EVENT_PYLONTECH_FAULT, faults.append)
+    entry = await setup_link(hass, simulator, "rs485")
+    coordinator = coordinator_of(entry)
+    try:
+        simulator.faults.cell_imbalance(2, 150.0)
+        await coordinator.async_refresh()
+        await hass.async_block_till_done()
+        device_id = _module_device_id(hass, entry.entry_id, simulator.bank.serial(2))
+        assert [e.data for e in faults] == [
+            {
+                "device_id": device_id,
+                "config_entry_id": entry.entry_id,
+                "module": 2,
+                "group": 0,
+                "fault": "cell_imbalance",
+                "severity": "warning",
+                "active": True,
+            }
+        ]
+        simulator.faults.cell_imbalance(2, 0.0)
+        await coordinator.async_refresh()
+        await hass.async_block_till_done()
+        assert [(e.data["fault"], e.data["active"]) for e in faults[1:]] == [
+            ("cell_imbalance", False)
+        ]
     finally:
         await unload(hass, entry)

@@ -7,14 +7,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.pylontech.const import DOMAIN
 from custom_components.pylontech.core.faults import FAULTS, FaultKey, get_fault
-from custom_components.pylontech.issues import SEVERITIES
+from custom_components.pylontech.issues import FIXABLE, SEVERITIES
 from simulator.simulator import BatterySimulator
 
 from .entity_helpers import coordinator_of, setup_link, unload, wait_for
@@ -130,7 +133,7 @@ def _check_issue(issue: ir.IssueEntry, key: FaultKey) -> None:
     definition = get_fault(key)
     assert issue.translation_key == key
     assert issue.severity is SEVERITIES[definition.severity]
-    assert not issue.is_fixable
+    assert issue.is_fixable is (key in FIXABLE)
     placeholders = issue.translation_placeholders or {}
     for name in ("location", "module", "group", *definition.placeholders):
         assert name in placeholders, name
@@ -345,3 +348,71 @@ def test_every_repairable_fault_is_covered() -> None:
     }
     repairable = {fault.key for fault in FAULTS if fault.repair}
     assert repairable - covered == {FaultKey.REVERSE_POLARITY}
+
+
+async def test_fix_flow_accepts_smaller_bank(
+    hass: HomeAssistant, simulator: BatterySimulator
+) -> None:
+    """Confirming "modules missing" takes the present count as the bank's size."""
+    assert await async_setup_component(hass, "repairs", {})
+    entry = await setup_link(hass, simulator, "rs485")
+    poll = _poller(hass, entry)
+    issue_id = f"{entry.entry_id}_{FaultKey.MODULE_COUNT_DROPPED}_bank"
+    try:
+        simulator.faults.drop_module(3)
+        for _ in range(3):
+            await poll()
+        issue = await _issue(hass, issue_id)
+        assert issue is not None
+        assert issue.is_fixable
+        assert issue.translation_placeholders["missing"] == "3"
+
+        manager = repairs_flow_manager(hass)
+        assert manager is not None
+        result = await manager.async_init(DOMAIN, data={"issue_id": issue_id})
+        assert result["type"] is FlowResultType.FORM
+        assert result["step_id"] == "confirm"
+        assert result["description_placeholders"]["count"] == "2"
+        result = await manager.async_configure(result["flow_id"], {})
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert await _issue(hass, issue_id) is None
+        await poll()  # still two modules: accepted, so no new issue
+        assert await _issue(hass, issue_id) is None
+    finally:
+        await unload(hass, entry)
+
+
+async def test_fix_flow_aborts_when_entry_unloaded(
+    hass: HomeAssistant, simulator: BatterySimulator
+) -> None:
+    """A fix flow for an entry that is not loaded any more aborts."""
+    assert await async_setup_component(hass, "repairs", {})
+    entry = await setup_link(hass, simulator, "rs485")
+    issue_id = f"{entry.entry_id}_{FaultKey.MODULE_COUNT_DROPPED}_bank"
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id,
+        data={"entry_id": entry.entry_id},
+        is_fixable=True,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=FaultKey.MODULE_COUNT_DROPPED,
+        translation_placeholders={"count": "2", "expected": "3", "missing": "3"},
+    )
+    await unload(hass, entry)
+    ir.async_create_issue(  # unloading cleared it; an issue restored from storage remains
+        hass,
+        DOMAIN,
+        issue_id,
+        data={"entry_id": entry.entry_id},
+        is_fixable=True,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=FaultKey.MODULE_COUNT_DROPPED,
+        translation_placeholders={"count": "2", "expected": "3", "missing": "3"},
+    )
+    manager = repairs_flow_manager(hass)
+    assert manager is not None
+    result = await manager.async_init(DOMAIN, data={"issue_id": issue_id})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "not_loaded"
+    ir.async_delete_issue(hass, DOMAIN, issue_id)

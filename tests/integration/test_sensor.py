@@ -9,12 +9,13 @@ import re
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import Event, HomeAssistant, State
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+from hypothesis import given, settings, strategies as st
 import pytest
 from pytest_homeassistant_custom_component.common import mock_restore_cache_with_extra_data
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.pylontech.const import CONF_CELL_ENTITIES
+from custom_components.pylontech.const import CONF_CELL_ENTITIES, DOMAIN
 from custom_components.pylontech.core.model import Bank, Module
 from custom_components.pylontech.sensor import (
     BANK_SENSORS,
@@ -23,12 +24,14 @@ from custom_components.pylontech.sensor import (
 )
 from simulator.simulator import BatterySimulator
 
+from .conftest import setup_entry
 from .entity_helpers import (
     LINKS,
     assert_platform_snapshot,
     coordinator_of,
     entity_id,
     entries_of,
+    link_entry,
     setup_link,
     unload,
     with_ha_serializer,
@@ -336,3 +339,78 @@ def test_trapezoid_split(
     """The trapezoid is split exactly at the zero crossing."""
     got = trapezoid_split(p0, p1, seconds)
     assert got == pytest.approx((charged, discharged))
+
+
+async def test_position_ids_move_to_the_barcode(
+    hass: HomeAssistant, simulator: BatterySimulator
+) -> None:
+    """Entities made while a module's barcode was unknown move to it, keeping entity ids."""
+    entry = link_entry(simulator, "rs485")
+    entry.add_to_hass(hass)
+    devices = dr.async_get(hass)
+    entities = er.async_get(hass)
+    position = f"{entry.entry_id}_module_0_2"
+    old_device = devices.async_get_or_create(
+        config_entry_id=entry.entry_id, identifiers={(DOMAIN, position)}, name="Module 2"
+    )
+    old_entity = entities.async_get_or_create(
+        "sensor",
+        DOMAIN,
+        f"{position}_voltage",
+        config_entry=entry,
+        device_id=old_device.id,
+        suggested_object_id="old_module_2_voltage",
+    )
+    await setup_entry(hass, entry)
+    try:
+        serial = simulator.bank.serial(2)
+        moved = entities.async_get(old_entity.entity_id)
+        assert moved is not None
+        assert moved.unique_id == f"{entry.entry_id}_module_sn_{serial}_voltage"
+        device = devices.async_get(old_device.id)
+        assert device is not None
+        assert device.identifiers == {(DOMAIN, f"{entry.entry_id}_module_sn_{serial}")}
+        assert device.serial_number == serial
+        state = hass.states.get(old_entity.entity_id)
+        assert state is not None
+        assert float(state.state) == round(simulator.snapshot().module(2).voltage, 2)
+    finally:
+        await unload(hass, entry)
+
+
+async def test_device_follows_firmware_updates(
+    hass: HomeAssistant, simulator: BatterySimulator
+) -> None:
+    """A module reporting new identity values updates its device."""
+    entry = await setup_link(hass, simulator, "rs485")
+    coordinator = coordinator_of(entry)
+    serial = simulator.bank.serial(3)
+    try:
+        bank = coordinator.data
+        modules = tuple(replace(m, firmware="9.9") if m.index == 3 else m for m in bank.modules)
+        coordinator.async_set_updated_data(replace(bank, modules=modules))
+        await hass.async_block_till_done()
+        device = dr.async_get(hass).async_get_device_by_identifier(
+            (DOMAIN, f"{entry.entry_id}_module_sn_{serial}"), entry.entry_id
+        )
+        assert device is not None
+        assert device.sw_version == "9.9"
+        assert device.name == "Module 3"
+        assert device.via_device_id == entry.runtime_data.bank_device_id
+    finally:
+        await unload(hass, entry)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    p0=st.floats(min_value=-20_000, max_value=20_000, allow_nan=False),
+    p1=st.floats(min_value=-20_000, max_value=20_000, allow_nan=False),
+    seconds=st.floats(min_value=0.001, max_value=600, allow_nan=False),
+)
+def test_trapezoid_split_conserves_energy(p0: float, p1: float, seconds: float) -> None:
+    """Both parts are non-negative and charged minus discharged is the trapezoid."""
+    charged, discharged = trapezoid_split(p0, p1, seconds)
+    assert charged >= 0
+    assert discharged >= 0
+    net = (p0 + p1) / 2 * seconds / 3600
+    assert charged - discharged == pytest.approx(net, rel=1e-9, abs=1e-9)

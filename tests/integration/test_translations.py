@@ -12,6 +12,7 @@ import pytest
 from custom_components.pylontech import binary_sensor, sensor
 from custom_components.pylontech.core.faults import FAULTS
 from custom_components.pylontech.core.faults.catalog import LOCATION_PLACEHOLDERS
+from custom_components.pylontech.issues import FIXABLE
 
 PACKAGE = Path(sensor.__file__).parent
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -51,6 +52,16 @@ def test_every_fault_has_an_issue_text() -> None:
             assert part in description, (fault.key, part)
         for number, step in enumerate(fault.fix_steps, 1):
             assert f"{number}. {step}" in description
+        if fault.key in FIXABLE:
+            confirm = text["fix_flow"]["step"]["confirm"]
+            assert confirm["title"]
+            assert set(PLACEHOLDER.findall(confirm["description"])) <= {
+                *LOCATION_PLACEHOLDERS,
+                *fault.placeholders,
+            }
+            assert text["fix_flow"]["abort"]["not_loaded"]
+        else:
+            assert "fix_flow" not in text
         allowed = {*LOCATION_PLACEHOLDERS, *fault.placeholders}
         used = set(PLACEHOLDER.findall(description)) | set(PLACEHOLDER.findall(text["title"]))
         assert used <= allowed, (fault.key, used - allowed)

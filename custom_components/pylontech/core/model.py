@@ -287,7 +287,8 @@ def cell_extremes(cells: Iterable[float]) -> tuple[float | None, float | None]:
 
 
 def _is_unset(value: Any) -> bool:
-    return value is None or value == () or value == frozenset()
+    # Empty tuples and frozensets mean "not reported", like None.
+    return value is None or value in ((), frozenset())
 
 
 def merge_modules(base: Module, overlay: Module) -> Module:

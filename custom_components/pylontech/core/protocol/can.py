@@ -1040,6 +1040,14 @@ _LOG = re.compile(
 _DEFAULT = re.compile(
     r"(\S{1,32})\s+(?:(?:RX|TX)\s+\S\s+\S\s+)?([0-9A-Fa-f]{1,8})\s+\[(\d{1,2})\]\s*(.*)\Z"
 )
+# Serial-monitor logs of MCU sniffers (MCP2515 sketches, blog posts): an id marked by "ID:" or
+# "0x", then up to 8 bytes of 1-2 hex digits ("C2 1" = C2 01), then an optional " - note".
+# Separators are any short punctuation run: an en dash read as latin-1 is three characters.
+_MONITOR = re.compile(
+    r"(?:ID\s*:?\s*(?:0[xX])?|0[xX])([0-9A-Fa-f]{1,3})\s*(?:(?:Buffer|Data)\s*:|[^\w\s]{1,3})?\s*"
+    r"((?:[0-9A-Fa-f]{1,2}[ \t]+){0,7}[0-9A-Fa-f]{1,2})(?:[ \t]+[^\w\s]{1,3}[ \t].*)?\s*\Z",
+    re.ASCII,
+)
 # ASCII whitespace only: bytes.fromhex rejects other Unicode spaces (fuzz finding, U+00A0).
 _HEX_BYTES = re.compile(r"(?:[0-9A-Fa-f]{2}(?:\s+|\Z))*", re.ASCII)
 _ERROR_FLAG = 0x20000000
@@ -1070,6 +1078,10 @@ def _check_id(id_text: str, can_id: int) -> tuple[int, bool]:
 
 def parse_candump_line(line: str) -> CanRecord | None:
     """One ``candump`` line (``-L`` log or default format, optional ``(time)`` prefix).
+
+    Also reads the serial-monitor style of MCU sniffers (``ID: 351 Buffer: 14 2 C0 ...``,
+    ``0x351 - 14 02 ...``): an id marked by ``ID:`` or ``0x``, 1-8 bytes of 1-2 hex digits,
+    an optional trailing `` - note``.
 
     Returns ``None`` for blank lines, ``#`` comments and remote-request frames; raises
     ``ProtocolError`` for anything unreadable and for CAN error frames.
@@ -1109,7 +1121,13 @@ def parse_candump_line(line: str) -> CanRecord | None:
         )
     default = _DEFAULT.match(text)
     if default is None:
-        raise ProtocolError("not a candump line")
+        monitor = _MONITOR.match(text)
+        if monitor is None:
+            raise ProtocolError("not a candump line")
+        id_text, byte_text = monitor.groups()
+        can_id, extended = _check_id(id_text, int(id_text, 16))
+        data = bytes(int(part, 16) for part in byte_text.split())
+        return CanRecord(can_id=can_id, data=data, timestamp=timestamp, extended=extended)
     interface, id_text, dlc_text, rest = default.groups()
     can_id, extended = _check_id(id_text, int(id_text, 16))
     dlc = int(dlc_text)

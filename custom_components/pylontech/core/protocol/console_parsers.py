@@ -51,6 +51,9 @@ _UNIT_SCALE = {
     "mc": 0.001,
     "mah": 0.001,
     "ah": 1.0,
+    # Charge in ampere-seconds (Pytes V5 `pwr N`: "Total Coulomb : 360000000 mAS" = 100 Ah).
+    "mas": 0.001 / 3600,
+    "as": 1 / 3600,
     "v": 1.0,
     "a": 1.0,
     "c": 1.0,
@@ -116,7 +119,10 @@ def _measure(text: str | None, default_unit: str = "") -> float | None:
     unit = match.group(2).lower() or default_unit
     scale = _UNIT_SCALE.get(unit)
     if scale is None:
-        scale = _UNIT_SCALE.get(default_unit, 1.0)
+        # A printed unit we cannot convert: no value rather than one off by a factor.
+        if match.group(2):
+            return None
+        scale = 1.0
     value = float(match.group(1)) * scale
     return round(value, 6)
 
