@@ -196,7 +196,8 @@ def can_rows(result: dict[str, Any] | None) -> dict[str, Any] | None:
                 "  net of idle (threads without traffic burn "
                 f"{result.get('idle_cpu_per_second', 0) * 1e3:.0f} ms/s)",
                 f"{result['cpu_per_1000_frames_net'] * 1e3:.0f} ms"
-                if result.get("cpu_per_1000_frames_net") is not None else "–",
+                if result.get("cpu_per_1000_frames_net") is not None
+                else "–",
             ],
         ]
     }

@@ -33,10 +33,11 @@ import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "dev" / "seed_config.py"
-TOKEN_FILE = ".pylon-token"
 LINKS = ("console", "rs485", "can")
 sys.path.insert(0, str(ROOT))
-import homeassistant  # noqa: E402,F401  - first: it installs its voluptuous alias
+# homeassistant first: it installs its voluptuous alias before the integration imports it.
+import homeassistant  # noqa: E402,F401
+from seed_config import TOKEN_FILE  # noqa: E402  - dev/ is first on sys.path
 
 from simulator.models import MODELS  # noqa: E402  - the models the simulator knows
 

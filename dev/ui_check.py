@@ -212,6 +212,10 @@ def run(
             wait_for_text(page, "State of charge")
             wait_for_readings(page, minimum=5)
             page.wait_for_timeout(1500)  # let the gauges finish their animation
+            text = deep_text(page)
+            for warning in ("Entity not available", "Entity not found", "not available:"):
+                if warning in text:
+                    raise CheckFailed(f"the dashboard shows {warning!r}: a card names no entity")
             page.screenshot(path=str(out / "dashboard.png"), full_page=True)
             log(f"dashboard rendered; screenshot {out / 'dashboard.png'}")
 

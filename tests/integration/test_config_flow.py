@@ -283,12 +283,24 @@ async def test_console_wake_up_failed_then_success(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"host": "127.0.0.1", "port": silent_server, "transport": "tcp"}
     )
-    assert result["errors"] in ({"base": "wake_up_failed"}, {"base": "no_answer"})
+    assert result["errors"] == {"base": "wake_up_failed"}
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {"host": "127.0.0.1", "port": _port(simulator.console_url), "transport": "tcp"},
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_sleeping_console_is_woken(hass: HomeAssistant, simulator: BatterySimulator) -> None:
+    """A console that stays silent until the documented wake-up frame still gets set up."""
+    simulator.faults.inject_link_fault("console", LinkFault.SILENT)
+    result = await _start(hass, LINK_CONSOLE, "console_network")
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {"host": "127.0.0.1", "port": _port(simulator.console_url), "transport": "tcp"},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert simulator.faults.link_fault("console", LinkFault.SILENT) is None
 
 
 async def test_not_pylontech_then_success(
@@ -624,3 +636,49 @@ async def test_options_for_can_entry(hass: HomeAssistant, simulator: BatterySimu
     assert coordinator.can_link.keepalive is True
     await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
+
+
+async def test_socketcand_needs_a_reachable_daemon(
+    hass: HomeAssistant, simulator: BatterySimulator
+) -> None:
+    """socketcand without a host is refused before any I/O; a dead daemon is reported."""
+    result = await _start(hass, LINK_CAN)
+    form = {CONF_CAN_INTERFACE: "socketcand", CONF_CAN_CHANNEL: "can0"}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+    assert result["errors"] == {"base": "invalid_url"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**form, "can_host": "127.0.0.1", "can_port": _closed_port()}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"]["base"] in {"can_interface", "cannot_connect"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_CAN_INTERFACE: CAN_SLCAN, CONF_CAN_CHANNEL: simulator.can_channel},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_reconfigure_console_to_gateway(
+    hass: HomeAssistant, simulator: BatterySimulator
+) -> None:
+    """A console entry can move from a serial port to a network gateway (same bank)."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        data={CONF_LINK: LINK_CONSOLE, CONF_URL: "/dev/ttyUSB7", "baudrate": 115200},
+        unique_id=master_serial(simulator),
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["console_serial", "console_network"]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "console_network"}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {"host": "127.0.0.1", "port": _port(simulator.console_url), "transport": "tcp"},
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data[CONF_URL] == simulator.console_url
+    await hass.async_block_till_done()
+    await hass.config_entries.async_unload(entry.entry_id)

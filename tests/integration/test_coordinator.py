@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+import logging
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -278,9 +279,13 @@ async def test_new_module_gets_identity(
 
 
 async def test_companion_unavailable_does_not_block_setup(
-    hass: HomeAssistant, simulator: BatterySimulator, caplog: pytest.LogCaptureFixture
+    hass: HomeAssistant,
+    simulator: BatterySimulator,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A CAN companion whose interface is missing is skipped (and retried); RS485 still works."""
+    monkeypatch.setattr("custom_components.pylontech.coordinator.COMPANION_RETRY_INTERVAL", 0.0)
     companion = {"link": "can", "can_interface": "socketcan", "can_channel": "pylontest9"}
     entry = await setup_entry(
         hass,
@@ -297,7 +302,29 @@ async def test_companion_unavailable_does_not_block_setup(
     assert "CAN companion link delivers no data" in caplog.text
     assert coordinator.can_link is not None
     assert coordinator.can_link.bank is None
-    await coordinator.async_refresh()
+    caplog.set_level(logging.DEBUG, logger="custom_components.pylontech")
+    await coordinator.async_refresh()  # retries the companion, which still fails
     assert coordinator.last_update_success
+    assert "CAN companion still unavailable" in caplog.text
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
+
+
+async def test_failing_fault_listener_does_not_break_polling(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bug in a fault listener is logged; the poll and the other listeners go on."""
+    coordinator: PylontechCoordinator = init_integration.runtime_data.coordinator
+    seen: list[FaultUpdate] = []
+
+    def broken(update: FaultUpdate) -> None:
+        raise RuntimeError("listener bug")
+
+    coordinator.async_add_fault_listener(broken)
+    coordinator.async_add_fault_listener(seen.append)
+    await coordinator.async_refresh()
+    assert coordinator.last_update_success
+    assert seen
+    assert "a fault listener failed" in caplog.text

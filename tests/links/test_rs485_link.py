@@ -127,7 +127,7 @@ class NoAllModulesServer(Rs485Server):
         return response
 
 
-async def test_per_address_fallback_and_discovery_stops_at_the_first_gap() -> None:
+async def test_per_address_fallback_and_discovery_stops_after_two_silent_addresses() -> None:
     sim = BatterySimulator(modules=5, model="US2000C", tick=None, seed=3, rs485_port=None)
     server = NoAllModulesServer(sim.bank)
     await sim.start()
@@ -140,13 +140,14 @@ async def test_per_address_fallback_and_discovery_stops_at_the_first_gap() -> No
         truth = sim.snapshot()
         for got, expected in zip(bank.modules, truth.modules, strict=True):
             assert_module_matches(got, expected)
-        # Discovery asked ADR 2..7 once each (the 6th module is the gap) and nothing beyond.
+        # Discovery asked ADR 2..8 (modules 6 and 7 are the two silent addresses that end
+        # the chain) and nothing beyond.
         probed = {
             r.request.adr
             for r in server.requests
             if r.request and r.request.command is rs485.Command.GET_ANALOG_VALUES
         }
-        assert probed == {2, 3, 4, 5, 6, 7}
+        assert probed == {2, 3, 4, 5, 6, 7, 8}
         assert link.diagnostics()["all_modules_requests"] is False
     finally:
         await link.close()

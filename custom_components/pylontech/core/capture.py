@@ -94,9 +94,28 @@ def decode_console_capture(text: str) -> CaptureResult:
     """A console transcript as captured (echo, ``@``, payload, ``$$``, prompt)."""
     errors = _Errors()
     bank = Bank()
-    for response in console.split_transcript(text, max_chars=MAX_CAPTURE_CHARS):
+    responses = console.split_transcript(text, max_chars=MAX_CAPTURE_CHARS)
+    # A success line outside every framed response means its start marker (`@`) was lost
+    # (line noise, another product's shell): say so instead of dropping it silently.
+    completed = sum(
+        1 for line in text.splitlines() if line.replace("\r", "").strip() == console.SUCCESS_LINE
+    )
+    unframed = completed - sum(1 for response in responses if response.ok)
+    if unframed > 0:
+        errors.add("transcript", ProtocolError(f"{unframed} response(s) without a '@' start"))
+    elif not responses and text.strip():
+        # A pasted table without its echo and `@` line: nothing can be attributed.
+        errors.add("transcript", ProtocolError("no console response (echo, '@' ... '$$') found"))
+    cut_mid_line = not text.endswith(("\n", "\r"))
+    for number, response in enumerate(responses, start=1):
         if not response.command:
             continue
+        if not response.ok and response.failure is None:
+            # The capture stops inside this response: keep what it has, but say so, and
+            # drop a last line that was cut mid-way (a number cut short reads as valid).
+            errors.add(repr(response.command), ProtocolError("response incomplete (cut short)"))
+            if cut_mid_line and number == len(responses) and response.lines:
+                response = replace(response, lines=response.lines[:-1])
         try:
             record = console.decode_response(response)
             bank = apply_console_record(bank, response.command, record)

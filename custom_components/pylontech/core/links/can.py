@@ -21,10 +21,17 @@ import urllib.parse
 
 import can
 
-from ..errors import CanInterfaceError, CommandNotAllowedError, NoResponseError, ProtocolError
+from ..errors import (
+    CanInterfaceError,
+    CommandNotAllowedError,
+    InvalidUrlError,
+    NoResponseError,
+    ProtocolError,
+)
 from ..model import Bank
 from ..protocol import can as codec
 from .base import Backoff, LinkStats, ProbeResult, TrafficLog
+from .transport import check_device, check_host, check_url, split_host_port
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -153,6 +160,7 @@ class CanLink:
         if self._running:
             return
         self._loop = asyncio.get_running_loop()
+        self._check_settings()
         self._running = True
         try:
             await self._open_bus()
@@ -209,6 +217,17 @@ class CanLink:
 
     # -- bus lifecycle --------------------------------------------------------------
 
+    def _check_settings(self) -> None:
+        """Refuse a malformed channel before any I/O (``InvalidUrlError``, ``PortNotFoundError``).
+
+        An slcan channel is a serial device path or a gateway URL and gets the same checks
+        as the serial links; socketcand's address must be a valid host and port.
+        """
+        if self.interface == SLCAN:
+            check_url(self.channel)
+            check_device(self.channel)
+        self._bus_kwargs()
+
     def _bus_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"interface": self.interface, "channel": self.channel}
         listen_only = self.listen_only and not self.keepalive
@@ -218,12 +237,8 @@ class CanLink:
             if _network_channel(self.channel):
                 kwargs["sleep_after_open"] = 0.0  # no adapter to reset behind a socket
         elif self.interface == SOCKETCAND:
-            channel, host, port = self.channel, self.host, self.port
-            if host is None and "@" in channel:
-                channel, _, address = channel.partition("@")
-                host, _, port_text = address.rpartition(":")
-                port = int(port_text) if port_text.isdigit() else None
-            kwargs.update(channel=channel, host=host, port=port or 29536)
+            channel, host, port = socketcand_target(self.channel, self.host, self.port)
+            kwargs.update(channel=channel, host=host, port=port)
         elif self.interface not in (SOCKETCAN, VIRTUAL):
             kwargs["bitrate"] = self.bitrate
         kwargs["can_filters"] = [dict(f) for f in PYLON_FILTER]
@@ -414,6 +429,35 @@ def _shutdown(bus: can.BusABC, notifier: can.Notifier | None) -> None:
         bus.shutdown()
     except Exception:
         _LOGGER.debug("CAN bus shutdown failed", exc_info=True)
+
+
+#: socketcand's default TCP port.
+SOCKETCAND_PORT = 29536
+
+
+def socketcand_target(
+    channel: str, host: str | None, port: int | None
+) -> tuple[str, str | None, int]:
+    """Channel, host and port for socketcand; ``channel@host:port`` is split here.
+
+    The port must be ASCII digits 1..65535 (``isdigit`` would let ``²`` through to
+    ``int``); a bad host or port raises ``InvalidUrlError``.
+    """
+    if host is None and "@" in channel:
+        channel, _, address = channel.partition("@")
+        if ":" in address:
+            host, port = split_host_port(address)
+        else:
+            host = check_host(address)
+    elif host is not None:
+        host = check_host(host)
+    if port is None:
+        port = SOCKETCAND_PORT
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise InvalidUrlError(f"socketcand port {port!r}: use a number from 1 to 65535")
+    if not _IFACE_NAME.fullmatch(channel):
+        raise InvalidUrlError(f"socketcand channel {channel!r}: use an interface name like can0")
+    return channel, host, port
 
 
 def _redact_channel(channel: str) -> str:

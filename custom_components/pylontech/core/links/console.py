@@ -13,8 +13,9 @@ import asyncio
 from dataclasses import replace
 from enum import StrEnum
 import logging
+import re
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from ..errors import (
     CommandNotAllowedError,
@@ -35,6 +36,9 @@ _LOGGER = logging.getLogger(__name__)
 
 #: Pages answered with CR before the pager is left; ``log`` on a full history is ~100 pages.
 MAX_PAGES = 200
+#: Longest one command may take in total, pager pages included (each page also has its
+#: own ``command_timeout``). A full ``log`` is ~100 pages of ~2 KB: ~20 s at 115200 baud.
+COMMAND_DEADLINE = 60.0
 #: Attempts of the whole wake-up sequence before giving up.
 WAKE_UP_ATTEMPTS = 3
 #: CR LF sent (one per ``PROMPT_WAIT``) after each wake-up frame.
@@ -112,6 +116,7 @@ class ConsoleLink:
         self._identity_tried: set[int] = set()
         self._woken_once = False
         self._ever_ready = False  # a prompt was seen once: silence later is a hung session
+        self._overran = False  # a command hit COMMAND_DEADLINE during this poll: stop asking
 
     # -- public API -------------------------------------------------------------
 
@@ -171,8 +176,18 @@ class ConsoleLink:
             "retry_in": round(self._backoff.remaining(), 1),
             "stats": self.stats.as_dict(),
             "sent": self._sent.snapshot(),
-            "traffic": self._traffic.snapshot(),
+            "traffic_redacted": True,
+            "traffic": self.traffic(),
         }
+
+    def traffic(self, *, redacted: bool = True) -> list[str]:
+        """The recent transcript (received text, in read chunks), oldest first.
+
+        ``redacted`` (the default, and what ``diagnostics`` shows) replaces barcodes by
+        ``*`` characters: see ``redact_transcript``.
+        """
+        lines = self._traffic.snapshot()
+        return redact_transcript(lines) if redacted else lines
 
     # -- connection ---------------------------------------------------------------
 
@@ -369,11 +384,19 @@ class ConsoleLink:
         self._framer.reset()
         await self._write(canonical.encode("ascii") + b"\r")
         pages = 0
-        deadline = time.monotonic() + self.command_timeout
+        started = time.monotonic()
+        # The per-page deadline is renewed by every pager prompt; the overall one never is.
+        overall = started + max(COMMAND_DEADLINE, self.command_timeout)
+        deadline = started + self.command_timeout
         while True:
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            if now >= overall:
+                await self._give_up(canonical, pages, now - started)
+            remaining = min(deadline, overall) - now
             data = await self._read(remaining) if remaining > 0 else b""
             if not data:
+                if time.monotonic() >= overall:
+                    await self._give_up(canonical, pages, time.monotonic() - started)
                 self.stats.timeouts += 1
                 self.state = ConsoleState.UNKNOWN  # re-detect before the next command
                 raise LinkTimeoutError(
@@ -406,6 +429,20 @@ class ConsoleLink:
                             self.state = _state_for(response.prompt)
                     return response
 
+    async def _give_up(self, canonical: str, pages: int, elapsed: float) -> NoReturn:
+        """The console is still talking after ``COMMAND_DEADLINE``: leave the pager, raise."""
+        self.stats.timeouts += 1
+        self._overran = True
+        self.state = ConsoleState.UNKNOWN  # re-detect (and drain) before the next command
+        if pages:
+            # "Press [Enter] to be continued, other key to exit": leave the listing.
+            await self._write(b"q")
+        limit = max(COMMAND_DEADLINE, self.command_timeout)
+        raise LinkTimeoutError(
+            f"the console was still answering {canonical!r} after {elapsed:.1f} s "
+            f"({pages} pager page(s)); gave up at the {limit:g} s limit per command"
+        )
+
     async def _checked(self, text: str, *, retry: bool = False) -> codec.ConsoleResponse | None:
         """Run a command; ``None`` if the firmware does not know it (remembered)."""
         if text.split(maxsplit=1)[0] in self.unsupported:
@@ -417,7 +454,7 @@ class ConsoleLink:
                     await self._ensure_ready()
                     response = await self._run(codec.validate_command(text))
             except (LinkTimeoutError, ConnectionLostError, ProtocolError):
-                if attempt + 1 >= attempts:
+                if attempt + 1 >= attempts or self._overran:
                     raise
                 continue
             if response.unknown_command is not None:
@@ -434,6 +471,7 @@ class ConsoleLink:
     # -- polling --------------------------------------------------------------------
 
     async def _poll(self, plan: ReadPlan) -> Bank:
+        self._overran = False
         response = await self._checked("pwr", retry=True)
         if response is None:
             raise ProtocolError("the console does not know 'pwr'")
@@ -484,6 +522,8 @@ class ConsoleLink:
         try:
             return await self._checked(text)
         except (LinkTimeoutError, ProtocolError) as err:
+            if self._overran:
+                raise  # a console that pages without end must not hold the link any longer
             _LOGGER.debug("console %r failed: %s", text, err)
             return None
 
@@ -497,6 +537,41 @@ class ConsoleLink:
             self.stats.decode_errors += 1
             _LOGGER.debug("console %r: %s", text, err)
             return module
+
+
+# -- barcode redaction of the transcript ----------------------------------------------
+
+#: The value of an ``info`` field ``Barcode : HPTCR03171112590`` (any case or spacing).
+_BARCODE_FIELD = re.compile(r"(barcode[ \t]*:[ \t]*)([!-~]+)", re.IGNORECASE)
+#: Anything shaped like a Pylontech barcode: 16 upper-case letters and digits, both kinds,
+#: standing alone (catches a value whose "Barcode :" label left the ring buffer).
+_BARCODE_SHAPE = re.compile(
+    r"(?<![A-Za-z0-9])(?=[A-Z0-9]{0,15}[A-Z])(?=[A-Z0-9]{0,15}[0-9])[A-Z0-9]{16}(?![A-Za-z0-9])"
+)
+
+
+def _stars(match: re.Match[str]) -> str:
+    return "*" * len(match[0])
+
+
+def redact_transcript(chunks: list[str]) -> list[str]:
+    """Transcript chunks with every barcode replaced by as many ``*``.
+
+    The chunks are consecutive reads of one stream, so a field cut between two chunks is
+    found in the joined text; replacements keep the length, so the chunks are cut back
+    at the same places.
+    """
+    text = "".join(chunks)
+    redacted = _BARCODE_FIELD.sub(lambda m: m[1] + "*" * len(m[2]), text)
+    redacted = _BARCODE_SHAPE.sub(_stars, redacted)
+    if redacted == text:
+        return list(chunks)
+    out: list[str] = []
+    position = 0
+    for chunk in chunks:
+        out.append(redacted[position : position + len(chunk)])
+        position += len(chunk)
+    return out
 
 
 __all__ = ["CommandNotAllowedError", "ConsoleLink", "ConsoleState"]

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import replace
 import logging
+import re
 import time
 from typing import Any, TypeVar
 
@@ -49,6 +50,8 @@ POLITE_MAX_WAIT = 5.0
 POLITE_MIN_GAP = 0.05
 #: Retries of one request after a corrupted answer (never after a timeout).
 CORRUPT_RETRIES = 1
+#: Discovery stops after this many consecutive addresses that do not answer.
+DISCOVERY_GAP = 2
 
 ALL_MODULES = 0xFF
 
@@ -109,7 +112,7 @@ class Rs485Link:
 
     @property
     def modules(self) -> tuple[int, ...]:
-        """Module indexes found by the last discovery (empty before)."""
+        """Module indexes known to the link (discovered, or seen since); empty before."""
         return self._modules or ()
 
     async def open(self) -> None:
@@ -125,9 +128,11 @@ class Rs485Link:
         await self._disconnect()
 
     async def discover(self) -> tuple[int, ...]:
-        """Module indexes that answer (1 = master), stopping at the first gap.
+        """Module indexes that answer (1 = master), probing each address.
 
-        The result is cached for the polls; it is redone on a poll with
+        Probing stops after ``DISCOVERY_GAP`` consecutive silent addresses, at
+        ``max_modules``, or once as many modules answered as the master's all-modules
+        answer holds. The result is cached for the polls; it is redone on a poll with
         ``ReadPlan(identity=True)`` and when the all-modules answer grows.
         """
         if self._closed:
@@ -173,8 +178,18 @@ class Rs485Link:
             "limits_supported": self._limits_supported,
             "retry_in": round(self._backoff.remaining(), 1),
             "stats": self.stats.as_dict(),
-            "traffic": self._traffic.snapshot(),
+            "traffic_redacted": True,
+            "traffic": self.traffic(),
         }
+
+    def traffic(self, *, redacted: bool = True) -> list[str]:
+        """Recent frames, oldest first, one per line (``scripts/decode`` replays them).
+
+        ``redacted`` (the default, and what ``diagnostics`` shows) replaces every barcode
+        by ``*`` characters: see ``redact_rs485_traffic``.
+        """
+        lines = self._traffic.snapshot()
+        return redact_rs485_traffic(lines) if redacted else lines
 
     # -- connection ---------------------------------------------------------------
 
@@ -412,40 +427,68 @@ class Rs485Link:
         )
 
     async def _discover(self) -> tuple[int, ...]:
+        """Probe each address with 0x42; addresses come from the request, never from a count.
+
+        The all-modules answer carries no addresses (only records in ADR order), so it
+        alone cannot tell which module of a chain with a gap is which; here it only says
+        how many modules to expect, which spares the silent probes behind the last one.
+        """
         self._polls_since_discovery = 0
         errors_before = self._error_marks()
-        if self._all_modules is not False:
-            try:
-                analog = await self._analog_all()
-            except (ResponseError, LinkTimeoutError, ProtocolError) as err:
-                _LOGGER.debug("all-modules 0x42 not answered (%s); asking each address", err)
-                self._all_modules = False
-            else:
-                count = min(len(analog.records), self.max_modules)
-                if count >= 1:
-                    self._all_modules = True
-                    known = self._modules or ()
-                    if count >= len(known):
-                        self._modules = tuple(range(1, count + 1))
-                    # else: a module dropped out; which one only per-address requests tell,
-                    # so the known positions stay and the poll asks each of them.
-                    return self._modules or ()
-                self._all_modules = False
+        expected = await self._count_all_modules()
         found: list[int] = []
         dialect: DialectError | None = None
+        misses = 0
         for index in range(1, self.max_modules + 1):
+            if expected is not None and len(found) >= expected:
+                break  # everyone the master counts has answered
             try:
                 await self._analog(index)
             except DialectError as err:
                 dialect = err  # a look-alike protocol answered: say so, not "no answer"
                 break
             except (LinkTimeoutError, ProtocolError):
-                break  # the first gap ends the chain
+                misses += 1
+                if misses >= DISCOVERY_GAP:
+                    break  # a gap this wide ends the chain
+                continue
             found.append(index)
+            misses = 0
         if not found:
             raise dialect or self._silence_error(errors_before)
         self._modules = tuple(found)
         return self._modules
+
+    async def _count_all_modules(self) -> int | None:
+        """How many records the master's all-modules 0x42 holds (``None``: not supported)."""
+        if self._all_modules is False:
+            return None
+        try:
+            analog = await self._analog_all()
+        except (ResponseError, DialectError) as err:
+            _LOGGER.debug("all-modules 0x42 refused (%s); asking each address", err)
+            self._all_modules = False
+            return None
+        except (LinkTimeoutError, ProtocolError) as err:
+            _LOGGER.debug("all-modules 0x42 not answered (%s); asking each address", err)
+            if self._all_modules is None:
+                self._all_modules = False  # never worked: do not pay its timeout every poll
+            return None
+        if not analog.records:
+            self._all_modules = False
+            return None
+        self._all_modules = True
+        return min(len(analog.records), self.max_modules)
+
+    def _slots(self) -> tuple[int, ...]:
+        """Addresses a poll asks: the master up to the last known module, gaps included."""
+        known = self._modules or ()
+        return tuple(range(1, known[-1] + 1)) if known else ()
+
+    def _contiguous(self) -> bool:
+        """True when the known modules sit at 1..N, so the all-modules records map onto them."""
+        known = self._modules or ()
+        return bool(known) and known == self._slots()
 
     def _error_marks(self) -> tuple[int, int, int]:
         s = self.stats
@@ -471,11 +514,12 @@ class Rs485Link:
         self._polls_since_discovery += 1
         if self._modules is None or plan.identity:
             await self._discover()
-        elif self._polls_since_discovery >= REDISCOVER_EVERY and not self._all_modules:
+        elif self._polls_since_discovery >= REDISCOVER_EVERY and not (
+            self._all_modules and self._contiguous()
+        ):
             await self._probe_next()
-        known = self._modules or ()
         errors_before = self._error_marks()
-        modules = await self._read_analog(known)
+        modules = await self._read_analog()
         if not modules:
             raise self._silence_error(errors_before)
         if plan.alarms:
@@ -505,8 +549,10 @@ class Rs485Link:
             return
         await self._discover()
 
-    async def _read_analog(self, known: tuple[int, ...]) -> dict[int, Module]:
-        if self._all_modules:
+    async def _read_analog(self, *, rediscover: bool = True) -> dict[int, Module]:
+        """0x42 of every slot: one all-modules request when the chain has no gap."""
+        known = self._modules or ()
+        if self._all_modules and self._contiguous():
             try:
                 analog = await self._analog_all()
             except ResponseError:
@@ -515,17 +561,18 @@ class Rs485Link:
                 _LOGGER.debug("all-modules 0x42 failed (%s); asking each address", err)
             else:
                 records = analog.records[: self.max_modules]
-                if len(records) > len(known):
-                    # More modules than before: the chain grew; records are in ADR order.
-                    self._modules = known = tuple(range(1, len(records) + 1))
                 if len(records) == len(known):
                     return {
                         index: codec.module_from_analog(record, index, self.group)
                         for index, record in zip(known, records, strict=True)
                     }
+                if len(records) > len(known) and rediscover:
+                    # More modules than before: which addresses only probes can tell.
+                    await self._discover()
+                    return await self._read_analog(rediscover=False)
                 # Fewer records than modules: only per-address requests tell which one left.
         modules: dict[int, Module] = {}
-        for index in known:
+        for index in self._slots():
             try:
                 analog = await self._analog(index)
             except (LinkTimeoutError, ProtocolError) as err:
@@ -533,11 +580,14 @@ class Rs485Link:
                 continue
             if analog.records:
                 modules[index] = codec.module_from_analog(analog.records[0], index, self.group)
+        if any(index not in known for index in modules):
+            # A module in a gap answered again: known once more, at its own address.
+            self._modules = tuple(sorted(set(known) | set(modules)))
         return modules
 
     async def _read_alarms(self, modules: dict[int, Module]) -> dict[int, Module]:
         indexes = tuple(sorted(modules))
-        if self._all_modules and indexes == (self._modules or ()):
+        if self._all_modules and self._contiguous() and indexes == (self._modules or ()):
             try:
                 alarms = await self._transact(
                     codec.Command.GET_ALARM_INFO,
@@ -658,3 +708,74 @@ def _every(decode: Callable[..., _T]) -> Callable[[Any], _T]:
 
 #: CID2 values of our read commands: a frame carrying one is a request, not an answer.
 _REQUEST_CODES = frozenset(int(command) for command in codec.Command)
+
+
+# -- barcode redaction of the traffic log ------------------------------------------------
+
+#: A frame's head: SOI, VER, ADR, CID1, CID2 and LENGTH (LCHKSUM nibble + LENID).
+_FRAME_HEAD = re.compile(r"~[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})[0-9A-Fa-f]([0-9A-Fa-f]{3})")
+#: INFO length (hex characters) of the documented 0x93 answer: command byte + 16 ASCII.
+_SERIAL_LENID = 2 * 17
+_HEAD_CHARS = 13
+_STAR_HEX = b"*".hex().upper()
+
+
+def redact_rs485_traffic(lines: list[str]) -> list[str]:
+    """Traffic lines with every barcode replaced by ``*`` (hex ``2A``), by pattern.
+
+    Redacted: the INFO of any answer (CID2 0x00) shaped like a 0x93 answer (LENID 0x22,
+    16 printable ASCII bytes after the command byte), and the printable bytes of any
+    answer that follows a 0x93 request (other firmware may pad differently). Known
+    values need not be known: a module that left the bank is covered too. A complete
+    frame whose checksum was right gets a recomputed checksum, so it still replays.
+    """
+    out: list[str] = []
+    after_serial_request = False
+    for line in lines:
+        head = _FRAME_HEAD.match(line)
+        if head is None:
+            out.append(line)
+            continue
+        cid2, lenid = int(head[1], 16), int(head[2], 16)
+        if cid2 == codec.Command.GET_SERIAL_NUMBER:
+            after_serial_request = True  # our request (or another master's)
+            out.append(line)
+            continue
+        if cid2 == 0 and (lenid == _SERIAL_LENID or after_serial_request):
+            line = _redact_serial_answer(line, lenid, strict=not after_serial_request)
+        after_serial_request = False
+        out.append(line)
+    return out
+
+
+def _redact_serial_answer(line: str, lenid: int, *, strict: bool) -> str:
+    info_end = min(_HEAD_CHARS + lenid, len(line))
+    info = line[_HEAD_CHARS:info_end]
+    try:
+        raw = bytes.fromhex(info)
+    except ValueError:
+        raw = b""
+    if len(raw) < 2 or len(raw) * 2 != len(info):
+        return line
+    value = raw[1:]
+    printable_bytes = [0x20 <= byte < 0x7F for byte in value]
+    if strict and (len(value) != 16 or not all(printable_bytes)):
+        return line  # not a barcode: a 17-byte INFO of something else
+    if not any(printable_bytes):
+        return line
+    masked = "".join(
+        _STAR_HEX if keep else f"{byte:02X}"
+        for byte, keep in zip(value, printable_bytes, strict=True)
+    )
+    redacted = line[: _HEAD_CHARS + 2] + masked + line[info_end:]
+    complete = len(line) == _HEAD_CHARS + lenid + 4
+    if complete:
+        body, check = line[1:-4], line[-4:]
+        try:
+            valid = int(check, 16) == codec.checksum(body.upper().encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            valid = False
+        if valid:
+            new_body = redacted[1:-4]
+            redacted = f"~{new_body}{codec.checksum(new_body.upper().encode('ascii')):04X}"
+    return redacted

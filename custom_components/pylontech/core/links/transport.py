@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
+import os
+import posixpath
+import re
+import stat
+import sys
 from typing import Any
 import urllib.parse
 
@@ -61,24 +67,133 @@ def redact(url: str) -> str:
     return redact_uri(text) if redact_uri is not None else text
 
 
-def check_url(url: str) -> None:
-    """Reject URLs that cannot work before touching the system; raises ``InvalidUrlError``."""
-    if not url or not isinstance(url, str) or len(url) > 512 or any(c in url for c in "\r\n\0"):
-        raise InvalidUrlError("the port must be a device path or a socket://host:port URL")
-    parts = urllib.parse.urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme in NETWORK_SCHEMES:
+#: Characters of a device path (``/dev/serial/by-path/pci-0000:00:14.0-usb-0:1:1.0-port0``).
+_DEVICE_PATH = re.compile(r"/[A-Za-z0-9_.:+@/-]{1,255}", re.ASCII)
+#: A host name (RFC 1123 labels) or an IPv4 literal; IPv6 literals go through ``ipaddress``.
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*",
+    re.ASCII,
+)
+_PORT = re.compile(r"[0-9]{1,5}", re.ASCII)
+#: Linux character-device major 1 is /dev/mem, /dev/null, /dev/zero, /dev/kmsg ...: never a UART.
+_MEMORY_DEVICES_MAJOR = 1
+
+_USAGE = "use a serial device path or socket://host:port, tcp://host:port, rfc2217://host:port"
+
+
+def parse_port(text: str) -> int:
+    """A TCP port from text: ASCII digits only, 1..65535; raises ``InvalidUrlError``."""
+    if not isinstance(text, str) or not _PORT.fullmatch(text) or not 0 < int(text) < 65536:
+        raise InvalidUrlError(f"invalid port {text!r}: use a number from 1 to 65535")
+    return int(text)
+
+
+def check_host(host: str) -> str:
+    """A host name or IP literal (ASCII only); raises ``InvalidUrlError``."""
+    if isinstance(host, str) and host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
         try:
-            port = parts.port
+            return str(ipaddress.IPv6Address(host))
         except ValueError:
-            port = None
-        if not parts.hostname or port is None:
-            raise InvalidUrlError(f"{redact(url)}: a gateway URL needs a host and a port")
-    elif scheme not in ("", "esphome"):
+            raise InvalidUrlError(f"invalid IPv6 address {host!r}") from None
+    if not isinstance(host, str) or not _HOSTNAME.fullmatch(host):
+        raise InvalidUrlError(f"invalid host name {host!r}")
+    return host
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` into a checked host and port; raises ``InvalidUrlError``."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host:
+        raise InvalidUrlError(f"{address!r}: expected host:port")
+    return check_host(host), parse_port(port)
+
+
+def check_url(url: str) -> None:
+    """Reject URLs that cannot work before touching the system; raises ``InvalidUrlError``.
+
+    Accepted: an absolute device path (no ``..``, ``//`` or odd characters), or
+    ``socket://``, ``tcp://``, ``rfc2217://`` with a host, a port 1..65535 and nothing
+    else (no credentials, path, query or fragment). Whether a device path is really a
+    character device is ``check_device``'s job (it needs the file system).
+    """
+    if (
+        not isinstance(url, str)
+        or not url
+        or len(url) > 512
+        or not url.isascii()
+        or any(ord(c) < 0x20 or c == "\x7f" for c in url)
+    ):
+        raise InvalidUrlError(f"the port must be a device path or a gateway URL ({_USAGE})")
+    if url.startswith("/"):
+        if (
+            not _DEVICE_PATH.fullmatch(url)
+            or "//" in url  # POSIX normpath keeps a leading "//"
+            or posixpath.normpath(url) != url
+        ):
+            raise InvalidUrlError(f"{url!r}: not a plain absolute device path ({_USAGE})")
+        return
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in NETWORK_SCHEMES:
+        raise InvalidUrlError(f"{redact_text(url)}: unsupported port or URL scheme ({_USAGE})")
+    rest = rest.removesuffix("/")
+    if any(c in rest for c in "@/?#\\"):
         raise InvalidUrlError(
-            f"{redact(url)}: unsupported scheme {scheme!r} (use a device path, socket://, "
-            "tcp:// or rfc2217://)"
+            f"{redact_text(url)}: a gateway URL is only scheme://host:port ({_USAGE})"
         )
+    split_host_port(rest)
+
+
+def check_device(path: str) -> None:
+    """A device path must name a character device (a symlink to one is fine).
+
+    Raises ``PortNotFoundError`` when nothing is there, ``PortPermissionError`` when the
+    path cannot be looked at, ``InvalidUrlError`` for a regular file, a directory, a
+    socket, a FIFO or a memory device. Gateway URLs pass unchecked. ``stat`` of a device
+    node is a metadata lookup, cheap enough for the event loop.
+    """
+    if not path.startswith("/"):
+        return
+    try:
+        info = os.stat(path)  # follows symlinks: /dev/serial/by-id/... -> ../../ttyUSB0
+    except (FileNotFoundError, NotADirectoryError):
+        raise PortNotFoundError(
+            f"{path}: port not found (adapter unplugged or wrong path?)"
+        ) from None
+    except PermissionError:
+        raise PortPermissionError(
+            f"{path}: permission denied (add the user to the 'dialout' group?)"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise InvalidUrlError(f"{path}: cannot use this path ({exc})") from None
+    if not stat.S_ISCHR(info.st_mode):
+        kind = _file_kind(info.st_mode)
+        raise InvalidUrlError(f"{path}: not a serial device ({kind}); choose the adapter's tty")
+    if sys.platform.startswith("linux") and os.major(info.st_rdev) == _MEMORY_DEVICES_MAJOR:
+        raise InvalidUrlError(f"{path}: not a serial device (a memory device); choose a tty")
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a character device"
+
+
+def redact_text(url: str) -> str:
+    """``redact`` for text that may not even parse as a URL."""
+    try:
+        return redact(url)
+    except ValueError:
+        return "<invalid URL>"
 
 
 def link_error_from(exc: BaseException, url: str) -> LinkError:
@@ -155,6 +270,7 @@ class Connection:
     async def open(self) -> None:
         """Open the stream; raises a ``LinkError`` subclass on any failure."""
         check_url(self.url)
+        check_device(self.url)
         kwargs: dict[str, Any] = {"baudrate": self.baudrate}
         try:
             async with asyncio.timeout(self._connect_timeout):

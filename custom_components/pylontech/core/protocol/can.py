@@ -1044,7 +1044,7 @@ _DEFAULT = re.compile(
 # "0x", then up to 8 bytes of 1-2 hex digits ("C2 1" = C2 01), then an optional " - note".
 # Separators are any short punctuation run: an en dash read as latin-1 is three characters.
 _MONITOR = re.compile(
-    r"(?:ID\s*:?\s*(?:0[xX])?|0[xX])([0-9A-Fa-f]{1,3})\s*(?:(?:Buffer|Data)\s*:|[^\w\s]{1,3})?\s*"
+    r"(?:ID\s*:?\s*(?:0[xX])?|0[xX])([0-9A-Fa-f]{1,8})\s*(?:(?:Buffer|Data)\s*:|[^\w\s]{1,3})?\s*"
     r"((?:[0-9A-Fa-f]{1,2}[ \t]+){0,7}[0-9A-Fa-f]{1,2})(?:[ \t]+[^\w\s]{1,3}[ \t].*)?\s*\Z",
     re.ASCII,
 )
@@ -1125,7 +1125,11 @@ def parse_candump_line(line: str) -> CanRecord | None:
         if monitor is None:
             raise ProtocolError("not a candump line")
         id_text, byte_text = monitor.groups()
-        can_id, extended = _check_id(id_text, int(id_text, 16))
+        # Monitors zero-pad ids ("0x0351"): the value, not the width, tells 11 from 29 bits.
+        can_id = int(id_text, 16)
+        if can_id > _EFF_MASK:
+            raise ProtocolError(f"CAN id 0x{can_id:X} above 29 bits")
+        extended = can_id > 0x7FF
         data = bytes(int(part, 16) for part in byte_text.split())
         return CanRecord(can_id=can_id, data=data, timestamp=timestamp, extended=extended)
     interface, id_text, dlc_text, rest = default.groups()

@@ -284,6 +284,10 @@ def apply_pwr_detail(module: Module, detail: PwrDetail) -> Module:
         voltage_state=limit_state(detail.voltage_state) or module.voltage_state,
         current_state=limit_state(detail.current_state) or module.current_state,
         temperature_state=limit_state(detail.temperature_state) or module.temperature_state,
+        # `info` stays the source of identity; Pytes `pwr N` fills it when `info` was not read.
+        serial_number=module.serial_number or detail.barcode,
+        model=module.model or detail.device_type,
+        firmware=module.firmware or detail.firmware_version,
         fully_charged=fully_charged,
         protections=module.protections | protections,
         alarms=module.alarms | alarms,

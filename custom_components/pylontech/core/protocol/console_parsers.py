@@ -30,7 +30,9 @@ Extra = tuple[tuple[str, str], ...]
 _INT = re.compile(r"[+-]?\d{1,12}")
 # A value with an optional unit: "49905", "-3037", "39%", "44231 mAH", "-100000mA", "1764 s".
 _MEASURE = re.compile(r"([+-]?\d{1,12}(?:\.\d{1,6})?)\s*([A-Za-z%]{0,4})")
-_UNIT_WORDS = frozenset({"mAH", "mAh", "AH", "Ah", "mV", "mA", "mC", "mWH", "WH", "s", "%"})
+_UNIT_WORDS = frozenset(
+    {"mAH", "mAh", "AH", "Ah", "mAS", "AS", "mV", "mA", "mC", "mWH", "WH", "s", "%"}
+)
 _DATE = re.compile(r"\d{2,4}-\d{1,2}-\d{1,2}")
 _CLOCK = re.compile(r"\d{1,2}:\d{2}:\d{2}")
 _KEY_VALUE = re.compile(r"([A-Za-z][^:]{0,60}?)\s*:\s*(.*)")
@@ -473,6 +475,10 @@ _PWR_DETAIL_KEYS = {
     "batevents": "bat_events",
     "powerevents": "power_events",
     "systemfault": "system_fault",
+    # Pytes V5 firmware prints the identity in `pwr N` too.
+    "barcode": "barcode",
+    "devtype": "device_type",
+    "firmversion": "firmware_version",
 }
 
 
@@ -502,6 +508,9 @@ class PwrDetail:
     bat_events: EventField | None = None
     power_events: EventField | None = None
     system_fault: EventField | None = None
+    barcode: str | None = None  # Pytes V5
+    device_type: str | None = None  # Pytes V5
+    firmware_version: str | None = None  # Pytes V5
     extra: Extra = ()
 
 
@@ -534,6 +543,9 @@ def parse_pwr_detail(source: Source) -> PwrDetail:
         bat_events=parse_event_field(known.get("bat_events")),
         power_events=parse_event_field(known.get("power_events")),
         system_fault=parse_event_field(known.get("system_fault")),
+        barcode=_word(known.get("barcode")),
+        device_type=_word(known.get("device_type")),
+        firmware_version=_word(known.get("firmware_version")),
         extra=extra,
     )
 

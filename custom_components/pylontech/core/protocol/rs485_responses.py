@@ -90,6 +90,10 @@ def _state(byte: int) -> LimitState:
     return _STATE_FROM_BYTE.get(byte, LimitState.ERROR)
 
 
+# Every byte's state, so a run of state bytes maps in one C-level call (decode cost).
+_STATE_OF_BYTE: tuple[LimitState, ...] = tuple(_state(b) for b in range(256))
+
+
 # --------------------------------------------------------------------------- typed responses
 
 
@@ -505,20 +509,20 @@ def _alarm_record(info: bytes, offset: int) -> tuple[AlarmRecord, int]:
     cells = info[offset]
     offset += 1
     _need(info, offset, cells + 1, f"0x44 {cells} cell states")
-    cell_states = tuple(_state(b) for b in info[offset : offset + cells])
+    cell_states = tuple(map(_STATE_OF_BYTE.__getitem__, info[offset : offset + cells]))
     offset += cells
     sensors = info[offset]
     offset += 1
     _need(info, offset, sensors + 8, f"0x44 {sensors} temperature states and status")
-    temp_states = tuple(_state(b) for b in info[offset : offset + sensors])
+    temp_states = tuple(map(_STATE_OF_BYTE.__getitem__, info[offset : offset + sensors]))
     offset += sensors
     charge, volt, discharge, s1, s2, s3, s4, s5 = info[offset : offset + 8]
     record = AlarmRecord(
         cell_states=cell_states,
         temperature_states=temp_states,
-        charge_current_state=_state(charge),
-        voltage_state=_state(volt),
-        discharge_current_state=_state(discharge),
+        charge_current_state=_STATE_OF_BYTE[charge],
+        voltage_state=_STATE_OF_BYTE[volt],
+        discharge_current_state=_STATE_OF_BYTE[discharge],
         status1=s1,
         status2=s2,
         status3=s3,
