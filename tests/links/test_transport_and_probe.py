@@ -55,12 +55,16 @@ async def test_unreadable_device_is_permission_denied(tmp_path: Any) -> None:
 
     if os.geteuid() == 0:
         pytest.skip("root opens every file")
-    device = tmp_path / "ttyFAKE"
-    device.write_bytes(b"")
-    device.chmod(0)
-    conn = Connection(str(device), 115200, LinkStats())
-    with pytest.raises(PortPermissionError, match="permission denied"):
-        await conn.open()
+    # A directory this user may not search: the device behind it cannot even be looked at.
+    locked = tmp_path / "serial"
+    locked.mkdir()
+    locked.chmod(0)
+    conn = Connection(str(locked / "ttyFAKE"), 115200, LinkStats())
+    try:
+        with pytest.raises(PortPermissionError, match="permission denied"):
+            await conn.open()
+    finally:
+        locked.chmod(0o700)
 
 
 async def test_refused_gateway(unused_port: int) -> None:

@@ -4,7 +4,9 @@ On open the link sends CR LF and looks for a prompt. A silent port gets the
 documented wake-up (1200 baud, the CID2 0x82 frame, ~1 s, back to 115200, CR LF),
 a bounded number of times; over a raw TCP gateway the baud cannot change, so the
 frame is sent anyway and CR LF follows. Only allow-listed read-only commands are
-ever sent; pager prompts are answered with CR (a bounded number of pages).
+ever sent; pager prompts are answered with CR (a bounded number of pages, and
+``COMMAND_DEADLINE`` seconds per command in all). The transcript in diagnostics has
+barcodes redacted (``redact_transcript``).
 """
 
 from __future__ import annotations

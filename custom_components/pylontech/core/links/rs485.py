@@ -5,6 +5,10 @@ cuts it into candidate frames with the codec's ``FrameSplitter`` and hands them
 to the request that waits for them; bytes that arrive while nothing was asked
 are foreign traffic (another master on the bus, or a late answer) and are
 counted, and in polite mode they make the link hold back.
+
+Discovery probes each address (the all-modules answer carries no addresses), and the
+all-modules requests are used only while the known modules sit at 1..N without a gap.
+The traffic in diagnostics has barcodes redacted (``redact_rs485_traffic``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 Every failure of the transport (``OSError``, ``TimeoutError``,
 ``serialx.SerialException``, a malformed URL) leaves this module as a
-``LinkError`` subclass whose message says what to check.
+``LinkError`` subclass whose message says what to check. Before anything is opened,
+``check_url`` checks the text (device path or gateway URL) and ``check_device`` that a
+device path names a character device.
 """
 
 from __future__ import annotations
