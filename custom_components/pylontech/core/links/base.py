@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 import random
 import time
 from typing import Any, Protocol, runtime_checkable
 
+from ..errors import LinkError, ProtocolError
 from ..model import Bank
 
 #: Longest line kept in the traffic log; the largest RS485 frame (18 + 4095 chars) fits.
@@ -64,6 +67,20 @@ class LinkStats:
         """Remember the latest error text (bounded, for diagnostics)."""
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         self.last_error = text[:300]
+
+    @contextmanager
+    def measure_poll(self) -> Iterator[None]:
+        """Count one poll, its duration, and its failure (the error is re-raised)."""
+        started = time.monotonic()
+        self.polls += 1
+        try:
+            yield
+        except (LinkError, ProtocolError) as err:
+            self.failed_polls += 1
+            self.note_error(err)
+            raise
+        self.last_poll_seconds = round(time.monotonic() - started, 3)
+        self.last_success = time.time()
 
 
 @dataclass(frozen=True, slots=True)

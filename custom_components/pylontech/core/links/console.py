@@ -151,17 +151,8 @@ class ConsoleLink:
         if self._closed:
             raise LinkError("the console link is closed")
         async with self._poll_lock:
-            started = time.monotonic()
-            self.stats.polls += 1
-            try:
-                bank = await self._poll(plan)
-            except (LinkError, ProtocolError) as err:
-                self.stats.failed_polls += 1
-                self.stats.note_error(err)
-                raise
-            self.stats.last_poll_seconds = round(time.monotonic() - started, 3)
-            self.stats.last_success = time.time()
-            return bank
+            with self.stats.measure_poll():
+                return await self._poll(plan)
 
     def diagnostics(self) -> dict[str, Any]:
         """Settings, console state, counters and the recent transcript."""

@@ -149,21 +149,12 @@ class Rs485Link:
         if self._closed:
             raise LinkError("the RS485 link is closed")
         async with self._poll_lock:
-            started = time.monotonic()
-            self.stats.polls += 1
-            try:
+            with self.stats.measure_poll():
                 try:
-                    bank = await self._poll(plan)
+                    return await self._poll(plan)
                 except ConnectionLostError:
                     # A dropped gateway or a replugged adapter: one retry on a fresh connection.
-                    bank = await self._poll(plan)
-            except (LinkError, ProtocolError) as err:
-                self.stats.failed_polls += 1
-                self.stats.note_error(err)
-                raise
-            self.stats.last_poll_seconds = round(time.monotonic() - started, 3)
-            self.stats.last_success = time.time()
-            return bank
+                    return await self._poll(plan)
 
     def diagnostics(self) -> dict[str, Any]:
         """Settings, discovery state, counters and the recent frames (one per line)."""
