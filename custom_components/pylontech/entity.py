@@ -163,6 +163,35 @@ class PylontechEntity(CoordinatorEntity[PylontechCoordinator]):
             )
         if placeholders:
             self._attr_translation_placeholders = placeholders
+        self._last_written: tuple[Any, ...] | None = None
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        """Remember what the platform is about to write first."""
+        await super().async_added_to_hass()
+        self._last_written = self._shown_state()
+
+    def _shown_state(self) -> tuple[Any, ...]:
+        """What Home Assistant stores for this entity: availability, state, attributes."""
+        return (self.available, self.state, self.extra_state_attributes)
+
+    @callback
+    def async_write_if_changed(self) -> None:
+        """Write the state only when what the entity shows changed.
+
+        ``async_write_ha_state`` with an unchanged state still fires ``state_reported``
+        and costs loop time for every entity on every snapshot; one changed value in a
+        16-module bank would otherwise rewrite all of them.
+        """
+        shown = self._shown_state()
+        if shown != self._last_written:
+            self._last_written = shown
+            self.async_write_ha_state()
+
+    @callback
+    @override
+    def _handle_coordinator_update(self) -> None:
+        self.async_write_if_changed()
 
     @property
     def bank(self) -> Bank:

@@ -593,7 +593,7 @@ class EnergyCounterSensor(PylontechEntity, RestoreSensor):
     def _sample_after_snapshot(self) -> None:
         self._pending_tick = None
         if self._sample():
-            self.async_write_ha_state()
+            self.async_write_if_changed()
 
     @callback
     @override

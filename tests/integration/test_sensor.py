@@ -8,7 +8,7 @@ import re
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
-from homeassistant.core import Event, HomeAssistant, State
+from homeassistant.core import Event, HomeAssistant, State, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from hypothesis import given, settings, strategies as st
 import pytest
@@ -189,6 +189,52 @@ async def test_no_state_writes_without_visible_change(
         assert changes
     finally:
         unsubscribe()
+        await unload(hass, entry)
+
+
+async def test_one_changed_value_writes_only_its_entities(
+    hass: HomeAssistant, simulator: BatterySimulator, freezer: FrozenDateTimeFactory
+) -> None:
+    """A snapshot where one module's temperature moved writes only the entities showing it.
+
+    Counts ``state_reported`` too: Home Assistant fires it for a write that leaves the
+    state as it was, which is what every other entity would cost without the check.
+    """
+    entry = await setup_link(hass, simulator, "rs485")
+    coordinator = coordinator_of(entry)
+    written: list[str] = []
+
+    @callback
+    def record(event: Event) -> None:
+        written.append(event.data["entity_id"])
+
+    @callback
+    def every_event(_data: object) -> bool:
+        return True
+
+    unsubscribe = [
+        # Home Assistant requires a filter for state_reported; keep every event.
+        hass.bus.async_listen(event_type, record, event_filter=every_event)
+        for event_type in ("state_changed", "state_reported")
+    ]
+    try:
+        bank = coordinator.data
+        module = bank.module(2)
+        assert module is not None
+        assert module.temperature is not None
+        warmer = replace(module, temperature=module.temperature + 1.0)
+        coordinator.async_set_updated_data(
+            replace(bank, modules=tuple(warmer if m.key == warmer.key else m for m in bank.modules))
+        )
+        await hass.async_block_till_done()
+        entities = len(er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id))
+        assert entities > 100
+        assert written
+        assert all("module_2" in entity for entity in written), written
+        assert len(written) <= 3  # the module's temperature, and at most its min/max
+    finally:
+        for stop in unsubscribe:
+            stop()
         await unload(hass, entry)
 
 

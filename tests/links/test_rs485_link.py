@@ -127,6 +127,31 @@ class NoAllModulesServer(Rs485Server):
         return response
 
 
+async def test_sixteen_modules_beyond_the_address_nibble(make_simulator: Any) -> None:
+    """Modules 15 and 16 of a group have no ADR of their own (n sits in one nibble, §1.5).
+
+    The master's all-modules answer still lists them after the 14th: the link reads all
+    16, matches them to the truth, and later polls pay no timeouts for their addresses.
+    """
+    async with make_simulator(modules=16, model="US3000C") as sim:
+        link = Rs485Link(sim.rs485_url, request_timeout=0.3)
+        try:
+            await link.open()
+            assert link.modules == tuple(range(1, 17))
+            bank = await link.read_bank(FULL)
+            timeouts = link.stats.timeouts
+            again = await link.read_bank(ReadPlan())
+            assert link.stats.timeouts == timeouts
+        finally:
+            await link.close()
+        truth = sim.snapshot()
+        assert bank.module_count == 16
+        for got, expected in zip(again.modules, truth.modules, strict=True):
+            assert_module_matches(got, expected)
+        # 0x93 needs the module's own ADR: the two beyond the nibble stay without a barcode.
+        assert [m.serial_number is not None for m in bank.modules] == [True] * 14 + [False] * 2
+
+
 async def test_per_address_fallback_and_discovery_stops_after_two_silent_addresses() -> None:
     sim = BatterySimulator(modules=5, model="US2000C", tick=None, seed=3, rs485_port=None)
     server = NoAllModulesServer(sim.bank)

@@ -56,6 +56,10 @@ POLITE_MIN_GAP = 0.05
 CORRUPT_RETRIES = 1
 #: Discovery stops after this many consecutive addresses that do not answer.
 DISCOVERY_GAP = 2
+#: Highest module index an ADR reaches on its own: ADR = n + 0x10 * group keeps n (index + 1)
+#: in the low nibble (protocols.md §1.5), so a 15th/16th module of a group is only listed in
+#: the master's all-modules answer, after the first 14.
+DIRECT_ADDRESS_LIMIT = 14
 
 ALL_MODULES = 0xFF
 
@@ -107,6 +111,8 @@ class Rs485Link:
         self._all_modules: bool | None = None  # master answers 0xFF requests
         self._polls_since_discovery = 0
         self._identity: dict[int, Module] = {}
+        # Modules counted by the all-modules answer that no ADR of their own reaches.
+        self._bulk_only: frozenset[int] = frozenset()
         self._bank_identity: dict[str, Any] = {}
         self._limits_supported = True
         self._parameters_supported = True
@@ -451,6 +457,15 @@ class Rs485Link:
             misses = 0
         if not found:
             raise dialect or self._silence_error(errors_before)
+        self._bulk_only = frozenset()
+        if expected is not None and found == list(
+            range(1, min(expected, DIRECT_ADDRESS_LIMIT) + 1)
+        ):
+            # The master counts more modules than answered at their own address: beyond the
+            # nibble limit they exist only as the all-modules records after the 14th.
+            beyond = range(DIRECT_ADDRESS_LIMIT + 1, expected + 1)
+            found.extend(beyond)
+            self._bulk_only = frozenset(beyond)
         self._modules = tuple(found)
         return self._modules
 
@@ -568,6 +583,8 @@ class Rs485Link:
                 # Fewer records than modules: only per-address requests tell which one left.
         modules: dict[int, Module] = {}
         for index in self._slots():
+            if index in self._bulk_only:
+                continue  # no address of its own: only the all-modules answer lists it
             try:
                 analog = await self._analog(index)
             except (LinkTimeoutError, ProtocolError) as err:
@@ -670,6 +687,10 @@ class Rs485Link:
             self._bank_identity = identity
         for index in sorted(modules):
             if not full and index in self._identity:
+                continue
+            if index in self._bulk_only:
+                # 0x93/0x96 need the module's own ADR, which it does not have: no identity.
+                self._identity[index] = Module(index=index, group=self.group)
                 continue
             adr = self._adr(index)
             serial = await self._optional(
