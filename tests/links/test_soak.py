@@ -1,6 +1,6 @@
 """Bounded soak: all three links against one simulator under random faults.
 
-Runs ``PYLON_SOAK`` seconds (default 60; 0 skips). At the end every link must read the
+Runs ``PYLON_SOAK`` seconds (default 150; 0 skips). At the end every link must read the
 truth again, and nothing may be left behind: no task, no notifier thread, no open
 connection, and no steady memory growth inside the link and codec code.
 """
@@ -21,7 +21,7 @@ from custom_components.pylontech.core.errors import LinkError, ProtocolError
 from custom_components.pylontech.core.links import CanLink, ConsoleLink, ReadPlan, Rs485Link
 from custom_components.pylontech.core.model import Bank
 
-SOAK_SECONDS = float(os.environ.get("PYLON_SOAK", "60"))
+SOAK_SECONDS = float(os.environ.get("PYLON_SOAK", "150"))
 MODULES = 4
 
 RS485_FAULTS = ("checksum", "garbage", "truncate", "stall", "drop", "wrong_baud")
