@@ -36,6 +36,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 SEED_STAMP = ".pylon-seeded"
 TOKEN_FILE = ".pylon-token"  # a long-lived access token of the owner
+# Seconds between fast polls of the seeded entry: short, so the smoke checks see several
+# polls between two slow reads without waiting long.
+DEFAULT_SCAN_INTERVAL = 5
 
 # Keys as the integration stores them (custom_components/pylontech/const.py); read from there
 # so a renamed key fails loudly here instead of producing an entry the integration ignores.
@@ -237,7 +240,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rs485-port", type=int, default=15000)
     parser.add_argument("--console-port", type=int, default=15001)
     parser.add_argument("--can-port", type=int, default=15002)
-    parser.add_argument("--scan-interval", type=int, default=5, help="seconds between polls")
+    parser.add_argument(
+        "--scan-interval", type=int, default=DEFAULT_SCAN_INTERVAL, help="seconds between polls"
+    )
     parser.add_argument("--user", default="dev")
     parser.add_argument("--password", default="dev")
     parser.add_argument("--name", default="Developer", help="the owner's display name")

@@ -6,8 +6,11 @@ through ``pylon_run ha``). Three modes:
 - ``develop``: seed a config dir, start the simulator and Home Assistant (its log on the
   terminal), print where to log in, run until Ctrl-C, then stop Home Assistant and then the
   simulator, each with SIGINT first.
-- ``smoke``: the same, quietly and bounded: wait until the log shows the integration set up
-  and its entities carry live values, print that evidence, stop, exit 0 (or 1 on failure).
+- ``smoke``: the same, quietly and bounded: wait until the entry is loaded with live values,
+  then run the checks of ``dev/smoke_checks.py`` against the simulator's truth (config flow,
+  RS485 bank limits, console cycles, protections, a stalled console beside live CAN,
+  diagnostics, the log), print each verdict with its evidence, stop, exit 0 (or 1 when a
+  check failed).
 - ``serve``: like ``develop`` but quiet; writes a JSON "ready" file (URL, credentials, token,
   device ids) for the browser check and runs until SIGINT/SIGTERM.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Awaitable, Callable
 import contextlib
 from dataclasses import dataclass, field
 import json
@@ -37,7 +41,8 @@ LINKS = ("console", "rs485", "can")
 sys.path.insert(0, str(ROOT))
 # homeassistant first: it installs its voluptuous alias before the integration imports it.
 import homeassistant  # noqa: E402,F401
-from seed_config import TOKEN_FILE  # noqa: E402  - dev/ is first on sys.path
+from seed_config import DEFAULT_SCAN_INTERVAL as SEED_SCAN_INTERVAL, TOKEN_FILE  # noqa: E402
+from smoke_checks import CheckResult, Entry, Smoke, summary_lines  # noqa: E402
 
 from simulator.models import MODELS  # noqa: E402  - the models the simulator knows
 
@@ -216,24 +221,27 @@ class Stack:
         return None
 
     def stop(self) -> None:
-        """Home Assistant first (it closes its links), then the simulator: SIGINT, then harder."""
+        """Home Assistant first (it closes its links), then the simulator."""
         for name in ("home_assistant", "simulator"):
-            process = self.processes.get(name)
-            if process is None or process.poll() is not None:
+            self.stop_process(name)
+
+    def stop_process(self, name: str) -> None:
+        """Stop one child: SIGINT, then harder (nothing when it is not running)."""
+        process = self.processes.get(name)
+        if process is None or process.poll() is not None:
+            return
+        self.say(f"Stopping {name.replace('_', ' ')} (pid {process.pid})")
+        for sig, grace in ((signal.SIGINT, 60.0), (signal.SIGTERM, 10.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+            try:
+                process.wait(timeout=grace)
+                return
+            except subprocess.TimeoutExpired:
                 continue
-            self.say(f"Stopping {name.replace('_', ' ')} (pid {process.pid})")
-            for sig, grace in ((signal.SIGINT, 60.0), (signal.SIGTERM, 10.0)):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, sig)
-                try:
-                    process.wait(timeout=grace)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-            else:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
     def say(self, text: str) -> None:
         """A line of our own, set apart from Home Assistant's log.
@@ -324,20 +332,39 @@ class Stack:
         payload: dict[str, Any] | None = None,
     ) -> Any:
         """One REST call with the seeded owner's token; the decoded JSON (or text)."""
+        status, body = await self.api_raw(session, method, path, payload)
+        if status >= 400:
+            raise ApiError(f"{method} {path}: HTTP {status} {str(body)[:200]}")
+        return body
+
+    async def api_raw(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        timeout: float = 10.0,
+    ) -> tuple[int, Any]:
+        """One REST call; its HTTP status and decoded JSON (or text), errors included.
+
+        The config flow answers malformed input with HTTP 400 and a message: a check
+        needs to see that answer rather than an exception.
+        """
         token = (self.config_dir / TOKEN_FILE).read_text().strip()
         async with session.request(
             method,
             self.url + path,
             json=payload,
             headers={"Authorization": f"Bearer {token}"},
-            timeout=aiohttp.ClientTimeout(total=10),
+            timeout=aiohttp.ClientTimeout(total=timeout),
         ) as response:
-            response.raise_for_status()
+            status = response.status
             text = await response.text()
         try:
-            return json.loads(text)
+            return status, json.loads(text)
         except json.JSONDecodeError:
-            return text
+            return status, text
 
     async def ws_command(self, session: aiohttp.ClientSession, command: dict[str, Any]) -> Any:
         """One websocket API command with the owner's token; its result."""
@@ -368,6 +395,10 @@ class Stack:
 
 class StackError(Exception):
     """The stack did not come up."""
+
+
+class ApiError(aiohttp.ClientError):
+    """Home Assistant answered a REST call with an HTTP error."""
 
 
 def print_entities(stack: Stack, entities: list[EntityState], limit: int) -> None:
@@ -414,7 +445,7 @@ async def run(args: argparse.Namespace) -> int:
             stack.say(f"Ready in {took:.0f} s: entry {entry['title']!r} is {entry['state']}")
             if args.mode == "smoke":
                 try:
-                    return await smoke_report(stack, session, entities)
+                    return await smoke_report(stack, session, entry, entities)
                 except (aiohttp.ClientError, TimeoutError, OSError) as err:
                     raise StackError(f"lost Home Assistant or the simulator: {err!r}") from err
             if args.mode == "serve":
@@ -456,45 +487,88 @@ async def wait_children(stack: Stack) -> None:
 
 
 async def smoke_report(
-    stack: Stack, session: aiohttp.ClientSession, first: list[EntityState]
+    stack: Stack, session: aiohttp.ClientSession, entry: dict[str, Any], first: list[EntityState]
 ) -> int:
-    """Print the evidence; 0 when the log and the states show a working integration."""
-    mine, errors = stack.log_evidence()
+    """Run every smoke check, print each verdict with its evidence; 0 when none failed."""
+    args = stack.args
+    smoke = Smoke(
+        stack,
+        session,
+        Entry(
+            entry_id=str(entry["entry_id"]),
+            link=args.link,
+            companion=args.can and args.link != "can",
+            scan_interval=float(SEED_SCAN_INTERVAL),
+        ),
+    )
+    mine, _errors = stack.log_evidence()
     stack.say("Home Assistant log lines about pylontech:")
-    for line in mine[-15:]:
+    for line in mine[-8:]:
         stack.say(f"  {line[:220]}")
-    await asyncio.sleep(stack.args.live_wait)
+    print_entities(stack, first, limit=8)
+    start = smoke.begin("start", "the entry sets up a bank and its modules")
+    if not any("Setup of domain pylontech" in line for line in mine):
+        start.fail("the log never shows 'Setup of domain pylontech'")
+    devices = {e.device_id for e in first if e.device_id}
+    wanted = 1 + (args.modules if args.link != "can" else 0)
+    (start.note if len(devices) >= wanted else start.fail)(
+        f"{len(devices)} devices ({wanted} expected: a bank and {args.modules} modules)"
+    )
+    smoke.end(start)
+    live_since = time.monotonic()
+    await run_check(smoke, "flow", smoke.check_flow)
+    await run_check(smoke, "rs485-limits", smoke.check_rs485_limits)
+    await run_check(smoke, "console-cycles", smoke.check_console_cycles)
+    await asyncio.sleep(max(0.0, args.live_wait - (time.monotonic() - live_since)))
+    live = smoke.begin("live", "entities carry live (changing) values")
     second = await stack.entities(session)
-    print_entities(stack, second, limit=12)
     before = {e.entity_id: e.state for e in first if e.is_number}
     changed = [
         e.entity_id
         for e in second
         if e.is_number and before.get(e.entity_id) not in (None, e.state)
     ]
-    stack.say(
-        f"{len(changed)} numeric values changed in {stack.args.live_wait:g} s "
+    waited = time.monotonic() - live_since
+    (live.note if changed else live.fail)(
+        f"{len(changed)} of {len(before)} numeric values changed in {waited:.0f} s "
         "(the simulator's load profile moves them)"
     )
-    devices = {e.device_id for e in second if e.device_id}
-    problems = []
-    if stack.args.link != "can":
-        problems.extend(await fault_round_trip(stack, session))
-    if not any("Setup of domain pylontech" in line for line in mine):
-        problems.append("the log never shows 'Setup of domain pylontech'")
-    if errors:
-        problems.append(f"{len(errors)} ERROR lines mention pylontech")
-        problems.extend(f"  {line[:220]}" for line in errors[:10])
-    if len(devices) < 1 + (stack.args.modules if stack.args.link != "can" else 0):
-        problems.append(
-            f"only {len(devices)} devices (a bank and {stack.args.modules} modules expected)"
-        )
-    if not changed:
-        problems.append("no value changed: the entities are not live")
-    for problem in problems:
-        stack.say(f"SMOKE PROBLEM: {problem}")
-    stack.say("SMOKE PASSED" if not problems else "SMOKE FAILED")
-    return 0 if not problems else 1
+    smoke.end(live)
+    if args.link != "can":
+        await run_check(smoke, "blueprint", lambda: blueprint_check(smoke))
+    await run_check(smoke, "protection", smoke.check_protection)
+    await run_check(smoke, "stall", smoke.check_stall)
+    await run_check(smoke, "diagnostics", smoke.check_diagnostics)
+    # Stopped first so that shutdown's log lines (and tracebacks) are checked too.
+    stack.stop_process("home_assistant")
+    smoke.check_log()
+    for line in summary_lines(smoke.results):
+        stack.say(line)
+    failed = any(r.status == "FAIL" for r in smoke.results)
+    stack.say("SMOKE FAILED" if failed else "SMOKE PASSED")
+    return 1 if failed else 0
+
+
+async def run_check(smoke: Smoke, name: str, check: Callable[[], Awaitable[Any]]) -> None:
+    """One check; one that breaks (Home Assistant gone, an API changed) fails, the rest run."""
+    try:
+        await check()
+    except (aiohttp.ClientError, TimeoutError, OSError, RuntimeError, KeyError) as err:
+        result = CheckResult(name, "(broke)")
+        result.fail(f"the check broke: {err!r}")
+        smoke.results.append(result)
+        smoke.end(result)
+
+
+async def blueprint_check(smoke: Smoke) -> CheckResult:
+    """The notify blueprint's round trip as a check."""
+    result = smoke.begin("blueprint", "a protection fires the notify blueprint; all clears")
+    first_line = smoke.log_position()
+    for problem in await fault_round_trip(smoke.stack, smoke.session):
+        result.fail(problem)
+    smoke.fault_windows.append((first_line, smoke.log_position() + 1))
+    smoke.end(result)
+    return result
 
 
 async def control(stack: Stack, line: str) -> str:
@@ -522,10 +596,11 @@ async def wait_template(
         await asyncio.sleep(1.0)
 
 
-# The integration's protection/warning entities that are on, as a comma list.
+# The integration's protection/warning entities that are on, as a comma list (a second
+# bank's entity ids may end in "_2").
 ACTIVE_FAULTS_TEMPLATE = (
     "{{ integration_entities('pylontech')"
-    " | select('match', 'binary_sensor\\..*_(protection|warning|failure)$')"
+    " | select('match', 'binary_sensor\\..*_(protection|warning|failure)(_[0-9]+)?$')"
     " | select('is_state', 'on') | join(', ') }}"
 )
 

@@ -9,6 +9,11 @@ While a client's channel is open the battery broadcasts the frame set of ``encod
 per ``period`` (v1.2: 0x351 0x355 0x356 0x359 0x35C 0x35E; v1.3: 0x351 0x355 0x356 0x35A 0x35E
 0x35F) as ``tIIILDD..`` lines. Frames sent to it (``t``/``T`` lines, e.g. the 0x305 keep-alive)
 are recorded in ``received`` and answered ``z``/``Z`` like an adapter; it never changes state.
+
+Arbitrary frames (what a foreign or broken BMS sends) go out with ``send_raw(id, data)`` or the
+control line ``can raw 359 AAAAAA02AAAAAA02``: each cycle then carries that frame in place of
+the simulator's own frame of the id (or after the cycle's frames), until ``clear_raw``;
+``data=None`` (``can raw 356 omit``) leaves the id out.
 """
 
 from __future__ import annotations
@@ -110,6 +115,27 @@ class CanServer(SimServer):
         bank = replace(self.bank.snapshot(), manufacturer="PYLON")
         return can.encode_bank(bank, firmware=self.firmware)  # type: ignore[arg-type]
 
+    def send_raw(self, can_id: int, data: bytes | None, *, count: int | None = None) -> None:
+        """Broadcast ``data`` as frame ``can_id`` in each cycle (``count`` cycles, None = until
+        ``clear_raw``), replacing the simulator's own frame of that id; ``None`` omits the id.
+        """
+        self.bank.faults.send_raw_can(can_id, data, count=count)
+
+    def clear_raw(self, can_id: int | None = None) -> None:
+        """Back to the simulator's own frame for ``can_id`` (None: for every id)."""
+        self.bank.faults.clear_raw_can(can_id)
+
+    def cycle_frames(self) -> list[tuple[int, bytes]]:
+        """The frames of the next broadcast: the truth with the raw frames applied."""
+        raw = self.bank.faults.take_raw_can()
+        frames: list[tuple[int, bytes]] = []
+        for can_id, data in self.frames():
+            replacement = raw.pop(can_id) if can_id in raw else data
+            if replacement is not None:
+                frames.append((can_id, replacement))
+        frames.extend((can_id, data) for can_id, data in raw.items() if data is not None)
+        return frames
+
     async def broadcast_once(self) -> None:
         """Send one cycle to every open channel (applies the CAN link faults)."""
         loop = asyncio.get_running_loop()
@@ -122,7 +148,10 @@ class CanServer(SimServer):
         if self.take_fault(LinkFault.DROP):
             self.disconnect_all()
             return
-        payload = b"".join(slcan_line(i, d) for i, d in self.frames())
+        listening = any(s.open and not s.writer.is_closing() for s in self._sessions.values())
+        # Counted raw frames are spent only on a cycle somebody hears.
+        frames = self.cycle_frames() if listening else self.frames()
+        payload = b"".join(slcan_line(i, d) for i, d in frames)
         if self.take_fault(LinkFault.CHECKSUM):
             # No checksum on SLCAN: a corrupted line (bad hex) is the closest equivalent.
             payload = payload.replace(b"t35", b"tZ5", 1)

@@ -22,6 +22,7 @@ The same operations are reachable as text lines (``FaultInjector.execute``) for 
     inject imbalance module=2 millivolts=180 cell=4
     inject full_charge_request
     inject low_soc percent=4
+    can raw 359 AAAAAA02AAAAAA02 [count=N]    can raw 356 omit    can raw 359 off | can raw off
     clear all | clear links | status | help
 """
 
@@ -71,6 +72,25 @@ class ActiveLinkFault:
 
 
 @dataclass(slots=True)
+class RawCanFrame:
+    """A frame the CAN server broadcasts as given; ``data`` None = the id is left out."""
+
+    data: bytes | None
+    remaining: int | None = None  # broadcast cycles left; None = until cleared
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form for ``status``."""
+        return {
+            "data": None if self.data is None else self.data.hex().upper(),
+            "remaining": self.remaining,
+        }
+
+
+MAX_CAN_ID = 0x7FF  # PYLON LV CAN uses classic 11-bit ids
+MAX_CAN_DATA = 8
+
+
+@dataclass(slots=True)
 class Imbalance:
     """A cell pushed away from its siblings."""
 
@@ -91,6 +111,7 @@ class FaultInjector:
         self.imbalances: dict[int, Imbalance] = {}
         self.full_charge_requested = False
         self._links: dict[str, dict[LinkFault, ActiveLinkFault]] = {link: {} for link in LINKS}
+        self.raw_can: dict[int, RawCanFrame] = {}
         self.generation = 0  # bumped on every change (servers may watch it)
 
     # -- battery faults -------------------------------------------------------------------
@@ -194,12 +215,69 @@ class FaultInjector:
                 self._changed()
         return active
 
+    # -- raw CAN frames -------------------------------------------------------------------
+
+    def send_raw_can(self, can_id: int, data: bytes | None, *, count: int | None = None) -> None:
+        """Broadcast ``data`` as frame ``can_id`` in every CAN cycle (None = leave the id out).
+
+        It replaces the simulator's own frame of that id, or is added after the cycle's
+        frames; ``count`` limits it to that many cycles (None = until cleared).
+        """
+        if not 0 <= can_id <= MAX_CAN_ID:
+            raise ValueError(f"CAN id 0x{can_id:X} outside 0x000..0x{MAX_CAN_ID:03X}")
+        if data is not None and len(data) > MAX_CAN_DATA:
+            raise ValueError(f"{len(data)} data bytes; a classic CAN frame has at most 8")
+        if count is not None and count < 1:
+            raise ValueError("count must be at least 1")
+        self.raw_can[can_id] = RawCanFrame(None if data is None else bytes(data), count)
+        self._changed()
+
+    def clear_raw_can(self, can_id: int | None = None) -> None:
+        """Back to the simulator's own frame for ``can_id`` (None: for every id)."""
+        if can_id is None:
+            self.raw_can.clear()
+        else:
+            self.raw_can.pop(can_id, None)
+        self._changed()
+
+    def take_raw_can(self) -> dict[int, bytes | None]:
+        """The raw frames of one broadcast cycle, consuming one count of each."""
+        cycle = {can_id: raw.data for can_id, raw in self.raw_can.items()}
+        for can_id, raw in list(self.raw_can.items()):
+            if raw.remaining is not None:
+                raw.remaining -= 1
+                if raw.remaining <= 0:
+                    del self.raw_can[can_id]
+                    self._changed()
+        return cycle
+
+    def _execute_can(self, rest: list[str], options: dict[str, str]) -> str:
+        words = [w for w in rest if "=" not in w]
+        if not words or words[0].lower() != "raw":
+            raise ValueError("usage: can raw <id hex> <data hex>|omit|off [count=N], can raw off")
+        if len(words) == 2 and words[1].lower() == "off":
+            self.clear_raw_can()
+            return "ok can raw off"
+        if len(words) != 3:
+            raise ValueError("usage: can raw <id hex> <data hex>|omit|off [count=N]")
+        can_id = int(words[1].removeprefix("0x").removeprefix("0X"), 16)
+        value = words[2]
+        if value.lower() == "off":
+            self.clear_raw_can(can_id)
+            return f"ok can raw {can_id:03X} off"
+        data = None if value.lower() == "omit" else bytes.fromhex("" if value == "-" else value)
+        count = int(options["count"]) if "count" in options else None
+        self.send_raw_can(can_id, data, count=count)
+        shown = "omit" if data is None else (data.hex().upper() or "-")
+        return f"ok can raw {can_id:03X} {shown}" + (f" count={count}" if count else "")
+
     # -- whole state ----------------------------------------------------------------------
 
     def clear_links(self) -> None:
-        """Stop every transport fault."""
+        """Stop every transport fault and every raw CAN frame."""
         for faults in self._links.values():
             faults.clear()
+        self.raw_can.clear()
         self._changed()
 
     def clear_all(self) -> None:
@@ -233,6 +311,7 @@ class FaultInjector:
                 for link, faults in self._links.items()
                 if faults
             },
+            "can_raw": {f"{k:03X}": v.as_dict() for k, v in sorted(self.raw_can.items())},
         }
 
     def _changed(self) -> None:
@@ -269,6 +348,8 @@ class FaultInjector:
         if verb == "restore":
             self.restore_module(module)
             return f"ok module {module} restored"
+        if verb == "can":
+            return self._execute_can(rest, options)
         if verb not in ("inject", "clear") or not positional:
             raise ValueError(f"unknown command {line.strip()!r}; try 'help'")
         kind = positional[0].lower()
@@ -326,6 +407,9 @@ HELP_LINES: tuple[str, ...] = (
     "inject|clear imbalance module=N [millivolts=150] [cell=1]",
     "inject|clear full_charge_request",
     "inject low_soc percent=P [module=N]",
+    "can raw <id hex> <data hex>|-|omit [count=N]",
+    "can raw <id hex> off",
+    "can raw off",
     "clear all",
     "clear links",
     "status",

@@ -47,6 +47,10 @@ class ModelSpec:
     charge_low_temperature: float = -10.0
     discharge_high_temperature: float = 60.0
     discharge_low_temperature: float = -10.0
+    # RS485 0x61 (V3.5 "system analog data", protocols.md §1.8): no capture shows which
+    # firmware answers it; the simulator lets the newest family here (US5000) answer it and
+    # the others refuse it with RTN 0x04, as V3.3 firmware does for an unknown CID2.
+    system_analog: bool = False
 
     @property
     def nominal_voltage(self) -> float:
@@ -181,6 +185,7 @@ MODELS: dict[str, ModelSpec] = {
             clock_chip="Ds3231",
             specification="48V/100AH",
             cell_under_voltage=2.8,
+            system_analog=True,
         ),
         ModelSpec(
             name="SR48100H",

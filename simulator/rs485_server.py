@@ -2,9 +2,16 @@
 
 Routing follows protocols.md §1.5: ADR = slot + 1 + 0x10 * group (master ADR 2; ADR 1 is the
 RS232 host address of the master). Absent modules and other groups do not answer. 0x42/0x44
-with INFO 0xFF at the master return every present module. Unknown CID2 and every write command
-(0x94, 0x95, 0x99 ...) get RTN 0x04 (CID2 invalid) and change nothing; a request with a bad
-CHKSUM gets RTN 0x02. Every request received is recorded (``requests``).
+with INFO 0xFF at the master return every present module. 0x61 (V3.5 system analog data) is
+answered by the master where the model does (``ModelSpec.system_analog``, or the server's
+``system_analog`` override), else refused like any unknown CID2. Unknown CID2 and every write
+command (0x94, 0x95, 0x99 ...) get RTN 0x04 (CID2 invalid) and change nothing; a request with a
+bad CHKSUM gets RTN 0x02. Every request received is recorded (``requests``).
+
+``raw_answers`` lets a test replace the INFO of one request, keyed by CID2 and command byte
+(the module's ADR, 0xFF for an all-modules request, the ADR itself for requests without
+INFO), with bytes of its choosing; a framed, checksum-valid answer is still built around
+them: hostile or broken firmware without a new code path.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import asyncio
 from dataclasses import dataclass
 
 from custom_components.pylontech.core.errors import ChecksumError, ProtocolError
+from custom_components.pylontech.core.model import Bank
 from custom_components.pylontech.core.protocol import rs485
 
 from .bank import SimulatedBank
@@ -45,6 +53,10 @@ class Rs485Server(SimServer):
         super().__init__(bank, **kwargs)  # type: ignore[arg-type]
         self._stalled_until = 0.0
         self.dropped_bytes = 0
+        #: Whether the master answers 0x61; None follows the master's model.
+        self.system_analog: bool | None = None
+        #: ``(CID2, command byte) -> INFO``: answer with these bytes instead (tests).
+        self.raw_answers: dict[tuple[int, int], bytes] = {}
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -114,6 +126,10 @@ class Rs485Server(SimServer):
         master = bank.master.spec
         if spec is None:
             return None
+        target = request.target if request.target is not None else adr
+        raw_info = self.raw_answers.get((request.cid2, target))
+        if raw_info is not None:
+            return rs485.encode_frame(rs485.PYLONTECH_VER, adr, rs485.CID1_BATTERY, 0, raw_info)
         match command:
             case rs485.Command.GET_PROTOCOL_VERSION:
                 return rs485.encode_protocol_version_response(adr)
@@ -188,6 +204,11 @@ class Rs485Server(SimServer):
                 )
             case rs485.Command.GET_SERIAL_NUMBER:
                 return rs485.encode_serial_number_response(adr, bank.serial(index) or "")
+            case rs485.Command.GET_SYSTEM_ANALOG:
+                answers = master.system_analog if self.system_analog is None else self.system_analog
+                if index != 1 or not answers:
+                    return rs485.encode_error_response(adr, RTN_CID2_INVALID)
+                return rs485.encode_system_analog_response(adr, system_analog(bank.snapshot(), adr))
             case rs485.Command.GET_SOFTWARE_VERSION:
                 return rs485.encode_software_version_response(
                     adr,
@@ -220,6 +241,53 @@ class Rs485Server(SimServer):
             answer = self.garbage(self.rng.randint(8, 40)) + answer
         await self.send(writer, answer)
         return True
+
+
+def _extreme(values: list[tuple[float, int]], *, highest: bool) -> tuple[float, int]:
+    if not values:
+        return (0.0, 0)
+    pick = max if highest else min
+    return pick(values, key=lambda item: item[0])
+
+
+def system_analog(bank: Bank, adr: int) -> rs485.SystemAnalogResponse:
+    """The 0x61 stack summary of the truth (ids: module number << 8 | cell or sensor)."""
+    modules = bank.modules
+    cells = [(v, m.index << 8 | n) for m in modules for n, v in enumerate(m.cell_voltages, 1)]
+    groups = [(t, m.index << 8 | n) for m in modules for n, t in enumerate(m.temperatures[1:5], 2)]
+    mosfets = [(m.mosfet_temperature, m.index << 8 | 6) for m in modules if m.mosfet_temperature]
+    boards = [(m.temperature, m.index << 8 | 1) for m in modules if m.temperature is not None]
+    temperatures: dict[str, float | int] = {}
+    for name, values in (("cell", groups), ("mosfet", mosfets), ("bms", boards)):
+        high, high_id = _extreme(values, highest=True)
+        low, low_id = _extreme(values, highest=False)
+        average = sum(v for v, _ in values) / len(values) if values else 0.0
+        temperatures |= {
+            f"{name}_temperature_average": round(average, 1),
+            f"{name}_temperature_max": high,
+            f"{name}_temperature_max_id": high_id,
+            f"{name}_temperature_min": low,
+            f"{name}_temperature_min_id": low_id,
+        }
+    cycles = [m.cycles or 0 for m in modules]
+    sohs = [round(m.soh or 0) for m in modules]
+    cell_max, cell_max_id = _extreme(cells, highest=True)
+    cell_min, cell_min_id = _extreme(cells, highest=False)
+    return rs485.SystemAnalogResponse(
+        adr=adr,
+        voltage=bank.voltage or 0.0,
+        current=bank.current or 0.0,
+        soc=round(bank.soc or 0),
+        cycles_average=round(sum(cycles) / len(cycles)) if cycles else 0,
+        cycles_max=max(cycles, default=0),
+        soh_average=round(sum(sohs) / len(sohs)) if sohs else 0,
+        soh_min=min(sohs, default=0),
+        cell_voltage_max=cell_max,
+        cell_voltage_max_id=cell_max_id,
+        cell_voltage_min=cell_min,
+        cell_voltage_min_id=cell_min_id,
+        **temperatures,  # type: ignore[arg-type]
+    )
 
 
 def corrupt_checksum(frame: bytes) -> bytes:

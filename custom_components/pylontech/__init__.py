@@ -16,7 +16,7 @@ from homeassistant.helpers.service import async_get_config_entry
 from homeassistant.helpers.typing import ConfigType
 import voluptuous as vol
 
-from .const import CONF_LINK, DOMAIN, LINK_CAN, MANUFACTURER, SERVICE_REFRESH_DETAILS
+from .const import CONF_LINK, DOMAIN, LINK_CAN, SERVICE_REFRESH_DETAILS
 from .coordinator import (
     PylontechConfigEntry,
     PylontechCoordinator,
@@ -24,7 +24,8 @@ from .coordinator import (
     bank_device_identifier,
     module_key_from_device,
 )
-from .entity import is_barcode_module_device, module_key_for_device
+from .core.errors import PylontechError
+from .entity import bank_device_fields, is_barcode_module_device, module_key_for_device
 from .issues import async_update_issues
 
 if TYPE_CHECKING:
@@ -66,29 +67,41 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     return True
 
 
-def _bank_model(bank: Bank, link: str) -> str | None:
-    if bank.model:
-        return bank.model
-    return "Battery bank (CAN)" if link == LINK_CAN else None
+def _bank_device(bank: Bank, entry: PylontechConfigEntry) -> dict[str, str | None]:
+    """The bank device's texts, cleaned like a module's; CAN names no model."""
+    fields = bank_device_fields(entry, bank)
+    if fields["model"] is None and entry.data[CONF_LINK] == LINK_CAN:
+        fields["model"] = "Battery bank (CAN)"
+    return fields
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: PylontechConfigEntry) -> bool:
     """Open the link, read the bank once, register its device and set up platforms."""
-    coordinator = PylontechCoordinator(hass, entry)
+    try:
+        coordinator = PylontechCoordinator(hass, entry)
+    except (PylontechError, ValueError) as err:
+        # A setting the link refuses (e.g. an RS485 group no battery can have): the entry
+        # page shows why and the entry retries with backoff, so a reconfigure (or an
+        # update that accepts the setting) brings it up; not-ready logs no traceback.
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="invalid_link_settings",
+            translation_placeholders={"error": str(err)},
+        ) from err
     try:
         await coordinator.async_config_entry_first_refresh()
     except ConfigEntryNotReady:
         await coordinator.async_shutdown_links()
         raise
-    bank = coordinator.data
+    texts = _bank_device(coordinator.data, entry)
     device = dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id,
         identifiers={(DOMAIN, bank_device_identifier(entry))},
-        manufacturer=bank.manufacturer or MANUFACTURER,
-        model=_bank_model(bank, entry.data[CONF_LINK]),
         name=entry.title,
-        serial_number=bank.serial_number,
-        sw_version=bank.firmware,
+        manufacturer=texts["manufacturer"],
+        model=texts["model"],
+        serial_number=texts["serial_number"],
+        sw_version=texts["sw_version"],
     )
     entry.runtime_data = PylontechRuntimeData(coordinator=coordinator, bank_device_id=device.id)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)

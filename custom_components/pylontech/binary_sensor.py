@@ -3,10 +3,12 @@
 Protections and alarms are grouped into families (``FLAG_FAMILIES``): one entity per
 family says whether any of its members is active, and its ``flags`` attribute names
 the members, so a CAN link's generic "over-temperature" bit and an RS485 link's
-"charge over-temperature" both land on the same entity. Only the families a link can
-report get entities (``LINK_FAMILIES``, read from the codecs' bit tables); a family
-that shows up anyway (a firmware that reports more) gets its entity when it does.
-A bank entity is on when the bank or any present module reports a member.
+"charge over-temperature" both land on the same entity. Only the families a configured
+link can observe get entities (the capability table, ``core/capabilities.py``): a flag no
+configured link can observe is never shown as "off"/"Safe". A family that shows up anyway
+(a firmware that reports more) gets its entity when it does. A bank entity is on when the
+bank or any present module reports a member, and available while a live link observes a
+member (module flags only while the link that reads the modules is live).
 """
 
 from __future__ import annotations
@@ -25,11 +27,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import CONF_COMPANION, CONF_LINK, LINK_CAN, LINK_CONSOLE, LINK_RS485
 from .coordinator import PylontechConfigEntry
 from .core.faults.catalog import CHARGING_CURRENT_MIN_A
 from .core.model import Alarm, Bank, Module, ModuleState, Protection
-from .entity import PylontechEntity, async_track_new_entities
+from .entity import PylontechEntity, async_track_new_entities, value_needs
 
 PARALLEL_UPDATES = 0
 
@@ -121,86 +122,14 @@ def family_of(flag: Protection | Alarm) -> FlagFamilyDescription:
     raise KeyError(flag)  # every member of both enums has a family (tested)
 
 
-@dataclass(frozen=True, slots=True)
-class LinkFamilies:
-    """The families a link reports for the whole bank and for each module."""
-
-    bank: frozenset[str]
-    module: frozenset[str]
+def families_for(flags: Iterable[Protection | Alarm]) -> frozenset[str]:
+    """Keys of the families that have a member among ``flags``."""
+    return frozenset(family_of(flag).key for flag in flags)
 
 
-_CAN_BANK = frozenset(
-    {
-        # 0x359 protection/alarm bits and the SMA-style 0x35A slots (core/protocol/can.py).
-        "protection_over_voltage",
-        "protection_under_voltage",
-        "protection_over_temperature",
-        "protection_under_temperature",
-        "protection_charge_over_current",
-        "protection_discharge_over_current",
-        "protection_short_circuit",
-        "protection_system_failure",
-        "protection_general",
-        "alarm_high_voltage",
-        "alarm_low_voltage",
-        "alarm_high_temperature",
-        "alarm_low_temperature",
-        "alarm_high_current",
-        "alarm_cell_imbalance",
-        "alarm_internal_communication",
-        "alarm_general",
-    }
-)
-LINK_FAMILIES: Mapping[str, LinkFamilies] = {
-    LINK_CAN: LinkFamilies(bank=_CAN_BANK, module=frozenset()),
-    # 0x44 Status 1 bits, value states and cell/temperature error states (protocol/rs485.py).
-    LINK_RS485: LinkFamilies(
-        bank=frozenset(),
-        module=frozenset(
-            {
-                "protection_over_voltage",
-                "protection_under_voltage",
-                "protection_over_temperature",
-                "protection_under_temperature",
-                "protection_charge_over_current",
-                "protection_discharge_over_current",
-                "alarm_sensor_error",
-                "alarm_general",
-            }
-        ),
-    ),
-    # pwr/bat state columns and `Bat Events` words (protocol/console_mapping.py).
-    LINK_CONSOLE: LinkFamilies(
-        bank=frozenset(),
-        module=frozenset(
-            {
-                "protection_over_voltage",
-                "protection_under_voltage",
-                "protection_over_temperature",
-                "protection_under_temperature",
-                "protection_charge_over_current",
-                "protection_discharge_over_current",
-                "protection_short_circuit",
-                "protection_system_failure",
-                "alarm_high_voltage",
-                "alarm_low_voltage",
-                "alarm_high_temperature",
-                "alarm_low_temperature",
-                "alarm_high_current",
-                "alarm_general",
-            }
-        ),
-    ),
-}
-
-
-def entry_families(entry: PylontechConfigEntry) -> LinkFamilies:
-    """The families an entry's link(s) report; a CAN companion adds its bank families."""
-    families = LINK_FAMILIES[entry.data[CONF_LINK]]
-    bank = families.bank | families.module  # bank entities also cover every module
-    if entry.options.get(CONF_COMPANION):
-        bank |= LINK_FAMILIES[LINK_CAN].bank
-    return LinkFamilies(bank=bank, module=families.module)
+def covers(flags: frozenset[Protection | Alarm], family: FlagFamilyDescription) -> bool:
+    """Whether a link that observes ``flags`` can tell the family's state."""
+    return not flags.isdisjoint(family.members)
 
 
 def _active(flags: Iterable[Protection | Alarm], family: FlagFamilyDescription) -> list[str]:
@@ -209,6 +138,12 @@ def _active(flags: Iterable[Protection | Alarm], family: FlagFamilyDescription) 
 
 def _flags(subject: Bank | Module, family: FlagFamilyDescription) -> frozenset[Any]:
     return subject.protections if family.kind == KIND_PROTECTION else subject.alarms
+
+
+def _read(module: Module, family: FlagFamilyDescription) -> bool:
+    """Whether the module's latest poll read the family's kind of flag."""
+    read = module.protections_read if family.kind == KIND_PROTECTION else module.alarms_read
+    return bool(read)
 
 
 def _charging(current: float | None, state: str | None) -> bool | None:
@@ -229,16 +164,18 @@ def _discharging(current: float | None, state: str | None) -> bool | None:
 
 @dataclass(frozen=True, kw_only=True)
 class BankBinaryDescription(BinarySensorEntityDescription):
-    """A yes/no value of the whole bank."""
+    """A yes/no value of the whole bank; ``needs`` = its Bank fields (else its key)."""
 
     value_fn: Callable[[Bank], bool | None]
+    needs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
 class ModuleBinaryDescription(BinarySensorEntityDescription):
-    """A yes/no value of one module."""
+    """A yes/no value of one module; ``needs`` = its Module fields (else its key)."""
 
     value_fn: Callable[[Module], bool | None]
+    needs: tuple[str, ...] = ()
 
 
 BANK_BINARY_SENSORS: tuple[BankBinaryDescription, ...] = (
@@ -246,11 +183,13 @@ BANK_BINARY_SENSORS: tuple[BankBinaryDescription, ...] = (
         key="charging",
         translation_key="charging",
         device_class=BinarySensorDeviceClass.BATTERY_CHARGING,
+        needs=("current",),
         value_fn=lambda bank: _charging(bank.current, None),
     ),
     BankBinaryDescription(
         key="discharging",
         translation_key="discharging",
+        needs=("current",),
         value_fn=lambda bank: _discharging(bank.current, None),
     ),
     BankBinaryDescription(
@@ -287,11 +226,13 @@ MODULE_BINARY_SENSORS: tuple[ModuleBinaryDescription, ...] = (
         key="charging",
         translation_key="charging",
         device_class=BinarySensorDeviceClass.BATTERY_CHARGING,
+        needs=("current",),
         value_fn=lambda m: _charging(m.current, m.state),
     ),
     ModuleBinaryDescription(
         key="discharging",
         translation_key="discharging",
+        needs=("current",),
         value_fn=lambda m: _discharging(m.current, m.state),
     ),
     ModuleBinaryDescription(
@@ -332,8 +273,7 @@ async def async_setup_entry(
     entry: PylontechConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Create the binary sensors the link supports; more as modules and flags appear."""
-    families = entry_families(entry)
+    """Create the binary sensors the links support; more as modules and flags appear."""
     coordinator = entry.runtime_data.coordinator
     fixed: list[Entity] = [LinkConnectivitySensor(entry, LINK_CONNECTIVITY)]
     if coordinator.link is not None and coordinator.can_link is not None:
@@ -341,30 +281,35 @@ async def async_setup_entry(
     async_add_entities(fixed)
 
     def candidates(bank: Bank) -> Iterable[tuple[tuple[Any, ...], Callable[[], Entity]]]:
+        carried = coordinator.configured_capability
         bank_flags = set(bank.protections) | set(bank.alarms)
         modules = bank.present_modules()
         for module in modules:
             bank_flags.update(module.protections, module.alarms)
-        seen = {family_of(flag).key for flag in bank_flags}
+        seen = families_for(bank_flags)
         for family in FLAG_FAMILIES:
-            if family.key in families.bank or family.key in seen:
+            if covers(carried.all_bank_flags, family) or family.key in seen:
                 yield (None, family.key), _factory(FlagFamilySensor, entry, family)
         for description in BANK_BINARY_SENSORS:
-            if description.value_fn(bank) is not None:
+            if carried.carries_bank(*value_needs(description)) and (
+                description.value_fn(bank) is not None
+            ):
                 yield (None, description.key), _factory(BankBinarySensor, entry, description)
         for module in modules:
-            module_seen = {family_of(f).key for f in (*module.protections, *module.alarms)}
+            module_seen = families_for((*module.protections, *module.alarms))
             for family in FLAG_FAMILIES:
-                if family.key in families.module or family.key in module_seen:
+                if covers(carried.module_flags, family) or family.key in module_seen:
                     yield (
                         (module.key, family.key),
                         _factory(FlagFamilySensor, entry, family, module),
                     )
-            for description in MODULE_BINARY_SENSORS:
-                if description.value_fn(module) is not None:
+            for module_description in MODULE_BINARY_SENSORS:
+                if carried.carries_module(*value_needs(module_description)) and (
+                    module_description.value_fn(module) is not None
+                ):
                     yield (
-                        (module.key, description.key),
-                        _factory(ModuleBinarySensor, entry, description, module),
+                        (module.key, module_description.key),
+                        _factory(ModuleBinarySensor, entry, module_description, module),
                     )
 
     async_track_new_entities(hass, entry, async_add_entities, candidates)
@@ -389,15 +334,48 @@ class FlagFamilySensor(PylontechEntity, BinarySensorEntity):
             return [] if module is None else _active(_flags(module, family), family)
         bank = self.bank
         flags = set(_flags(bank, family))
-        for module in bank.present_modules():
-            flags.update(_flags(module, family))
+        if self.coordinator.primary_live:
+            # Module flags only as last read by a live link, never held from a stalled one.
+            for module in bank.present_modules():
+                flags.update(_flags(module, family))
         return _active(flags, family)
+
+    @override
+    def bank_value_available(self) -> bool:
+        """A live link observes a member; or no configured one can, and it was seen."""
+        family = self.entity_description
+        coordinator = self.coordinator
+        if covers(coordinator.live_capability.all_bank_flags, family):
+            return True
+        return not covers(coordinator.configured_capability.all_bank_flags, family)
+
+    def _observed(self) -> bool:
+        """Whether "no member active" is a reading rather than an absence of one.
+
+        A module's flags count once its link read them this poll (RS485 0x44, console
+        `pwr N` events); the bank's once a live link reports a member for the whole bank,
+        or every present module's reading does.
+        """
+        family = self.entity_description
+        if self.module_key is not None:
+            return self.module is not None and _read(self.module, family)
+        if covers(self.coordinator.observed_bank_flags, family):
+            return True
+        modules = self.bank.present_modules()
+        return (
+            self.coordinator.primary_live
+            and bool(modules)
+            and covers(self.coordinator.configured_capability.module_flags, family)
+            and all(_read(module, family) for module in modules)
+        )
 
     @property
     @override
-    def is_on(self) -> bool:
-        """Whether a member of the family is active."""
-        return bool(self._active_flags())
+    def is_on(self) -> bool | None:
+        """On while a member is active; unknown while nothing has read the family."""
+        if self._active_flags():
+            return True
+        return False if self._observed() else None
 
     @property
     @override
@@ -443,8 +421,8 @@ class LinkConnectivitySensor(PylontechEntity, BinarySensorEntity):
     @property
     @override
     def is_on(self) -> bool:
-        """Whether the link delivered the latest snapshot."""
-        return self.coordinator.last_update_success
+        """Whether the entry's own link delivers data now (whatever the companion does)."""
+        return self.coordinator.primary_connected
 
 
 class CompanionConnectivitySensor(PylontechEntity, BinarySensorEntity):
@@ -460,5 +438,4 @@ class CompanionConnectivitySensor(PylontechEntity, BinarySensorEntity):
     @override
     def is_on(self) -> bool:
         """Whether the companion's broadcast is live (not stale)."""
-        can_link = self.coordinator.can_link
-        return can_link is not None and can_link.bank is not None
+        return self.coordinator.companion_connected

@@ -72,7 +72,6 @@ from .const import (
     LINK_RS485,
     LOGGER,
     MAX_DETAIL_INTERVAL,
-    MAX_GROUP,
     MAX_SCAN_INTERVAL,
     MIN_DETAIL_INTERVAL,
     MIN_SCAN_INTERVAL,
@@ -81,6 +80,7 @@ from .const import (
     TRANSPORT_TCP,
 )
 from .core import errors as pylon_errors
+from .core.bounds import MAX_RS485_GROUP, MIN_RS485_GROUP, InvalidGroupError
 from .core.links import ProbeResult, probe_can, probe_console, probe_rs485
 
 # USB ids (upper-case hex) of adapters that speak CAN rather than a serial byte stream.
@@ -96,6 +96,7 @@ _CAN_CHANNEL = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 # Most specific first: the first class the error is an instance of picks the message.
 _ERROR_KEYS: tuple[tuple[type[BaseException], str], ...] = (
+    (InvalidGroupError, "group_range"),
     (pylon_errors.InvalidUrlError, "invalid_url"),
     (pylon_errors.PortNotFoundError, "port_not_found"),
     (pylon_errors.PortPermissionError, "permission_denied"),
@@ -166,8 +167,18 @@ def gateway_url(transport: str, host: str, port: int) -> str:
     return validate_url(f"{scheme}://{validate_host(host)}:{int(port)}")
 
 
+#: Another battery port answered: the error names the port that did.
+_WRONG_PORT_KEYS = {
+    LINK_CONSOLE: "port_is_console",
+    LINK_RS485: "port_is_rs485",
+    LINK_CAN: "port_is_can",
+}
+
+
 def error_key(err: BaseException) -> str:
     """The translated error key for an exception raised while probing a link."""
+    if isinstance(err, pylon_errors.WrongPortError):
+        return _WRONG_PORT_KEYS.get(err.found, "not_pylontech")
     for cls, key in _ERROR_KEYS:
         if isinstance(err, cls):
             return key
@@ -229,18 +240,102 @@ def _select(options: list[str], translation_key: str) -> SelectSelector:
     )
 
 
-def _number(minimum: int, maximum: int, unit: str | None = None) -> vol.All:
+class WholeNumberSelector(NumberSelector):
+    """A number box whose value is an ``int``; the step checks its range.
+
+    The plain ``NumberSelector`` returns a float and words range errors as floats
+    ("Value 70000.0 is too large"), untranslated. Chaining ``vol.Coerce(int)`` after it
+    adds ``"type": "integer"`` to the serialized field, which makes the frontend start an
+    empty required box at 0 instead of at the selector's minimum. This selector serializes
+    as a plain number selector (the box still shows its bounds) and leaves the range to
+    ``range_errors``, which answers with a translated message naming whole numbers.
+    """
+
+    @override
+    def __call__(self, data: Any) -> int:
+        """Accept a whole number (``int``, integral ``float`` or digit string)."""
+        if isinstance(data, bool):
+            raise vol.Invalid("expected a whole number")
+        if isinstance(data, str):
+            data = data.strip()
+        try:
+            value = float(data)
+        except (TypeError, ValueError) as err:
+            raise vol.Invalid("expected a whole number") from err
+        if not value.is_integer():
+            raise vol.Invalid("expected a whole number")
+        return int(value)
+
+
+def _number(minimum: int, maximum: int, unit: str | None = None) -> WholeNumberSelector:
     config = NumberSelectorConfig(min=minimum, max=maximum, mode=NumberSelectorMode.BOX)
     if unit is not None:
         config["unit_of_measurement"] = unit
-    return vol.All(NumberSelector(config), vol.Coerce(int))
+    return WholeNumberSelector(config)
 
 
-_BAUD_SELECTOR = vol.All(_select([str(b) for b in RS485_BAUDRATES], "baudrate"), vol.Coerce(int))
+#: Allowed range and error key of every number field; the placeholders name the bounds.
+_RANGES: dict[str, tuple[int, int, str]] = {
+    CONF_PORT: (1, 65535, "port_range"),
+    CONF_CAN_PORT: (1, 65535, "port_range"),
+    CONF_GROUP: (MIN_RS485_GROUP, MAX_RS485_GROUP, "group_range"),
+    CONF_SCAN_INTERVAL: (MIN_SCAN_INTERVAL, MAX_SCAN_INTERVAL, "scan_interval_range"),
+    CONF_DETAIL_INTERVAL: (MIN_DETAIL_INTERVAL, MAX_DETAIL_INTERVAL, "detail_interval_range"),
+}
+RANGE_PLACEHOLDERS: dict[str, str] = {
+    "min_port": "1",
+    "max_port": "65535",
+    "min_group": str(MIN_RS485_GROUP),
+    "max_group": str(MAX_RS485_GROUP),
+    "min_scan_interval": str(MIN_SCAN_INTERVAL),
+    "max_scan_interval": str(MAX_SCAN_INTERVAL),
+    "min_detail_interval": str(MIN_DETAIL_INTERVAL),
+    "max_detail_interval": str(MAX_DETAIL_INTERVAL),
+}
+
+
+def range_errors(values: Mapping[str, Any]) -> dict[str, str]:
+    """Field errors for numbers outside their allowed range (absent fields pass)."""
+    errors: dict[str, str] = {}
+    for field, (minimum, maximum, key) in _RANGES.items():
+        value = values.get(field)
+        if value is not None and not minimum <= value <= maximum:
+            errors[field] = key
+    return errors
+
+
+def form_suggestions(schema: vol.Schema, values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return what a re-shown form is pre-filled with: only values its own fields accept.
+
+    A submitted form comes back with what its validators produced (an ``int`` baud rate
+    for a select of strings, say) and entry data carries stored types; pre-filling a field
+    with a value its selector refuses makes the next submit fail before the step runs.
+    """
+    if not values:
+        return {}
+    suggestions: dict[str, Any] = {}
+    for marker, validator in schema.schema.items():
+        field = str(marker)
+        if field not in values or values[field] is None:
+            continue
+        value = values[field]
+        if field == CONF_BAUDRATE:
+            value = str(value)  # stored as int, offered as a select of strings
+        try:
+            value = validator(value)
+        except vol.Invalid:
+            continue
+        if range_errors({field: value}):
+            continue
+        suggestions[field] = value
+    return suggestions
+
+
+_BAUD_SELECTOR = _select([str(b) for b in RS485_BAUDRATES], "baudrate")
 _TRANSPORT_SELECTOR = _select([TRANSPORT_TCP, TRANSPORT_RFC2217], "transport")
 _RS485_EXTRA = {
     vol.Required(CONF_BAUDRATE, default=str(DEFAULT_RS485_BAUDRATE)): _BAUD_SELECTOR,
-    vol.Required(CONF_GROUP, default=0): _number(0, MAX_GROUP),
+    vol.Required(CONF_GROUP, default=MIN_RS485_GROUP): _number(MIN_RS485_GROUP, MAX_RS485_GROUP),
 }
 _NETWORK = {
     vol.Required(CONF_HOST): TextSelector(),
@@ -310,9 +405,9 @@ def _form_values(data: Mapping[str, Any]) -> dict[str, Any]:
     """Entry data back into form fields, to pre-fill a reconfigure form."""
     values: dict[str, Any] = dict(data)
     url = str(data.get(CONF_URL, ""))
-    if url.startswith("/"):
-        values[CONF_DEVICE] = url
-    elif url:
+    if url:
+        values[CONF_DEVICE] = url  # the serial-port field takes gateway URLs too
+    if url and not url.startswith("/"):
         parts = urlsplit(url)
         values[CONF_HOST] = parts.hostname
         values[CONF_PORT] = parts.port
@@ -392,8 +487,8 @@ class PylontechConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Show a link form; on submit validate, probe, and create or update the entry."""
         errors: dict[str, str] = {}
-        placeholders = {"error": ""}
-        if user_input is not None:
+        placeholders = {"error": "", **RANGE_PLACEHOLDERS}
+        if user_input is not None and not (errors := range_errors(user_input)):
             try:
                 data = _entry_data(step, user_input)
                 result = await async_probe(data)
@@ -409,9 +504,12 @@ class PylontechConfigFlow(ConfigFlow, domain=DOMAIN):
         defaults = user_input
         if defaults is None and self.source == SOURCE_RECONFIGURE:
             defaults = _form_values(self._get_reconfigure_entry().data)
+        schema = SCHEMAS[step]
         return self.async_show_form(
             step_id=step,
-            data_schema=self.add_suggested_values_to_schema(SCHEMAS[step], defaults or {}),
+            data_schema=self.add_suggested_values_to_schema(
+                schema, form_suggestions(schema, defaults)
+            ),
             errors=errors,
             description_placeholders=placeholders,
         )
@@ -481,7 +579,7 @@ class PylontechConfigFlow(ConfigFlow, domain=DOMAIN):
         """Confirm a discovered adapter and say what is on the other end."""
         assert self._usb_device is not None
         errors: dict[str, str] = {}
-        placeholders = {"device": self._usb_device, "error": ""}
+        placeholders = {"device": self._usb_device, "error": "", **RANGE_PLACEHOLDERS}
         if self._usb_kind == "serial":
             schema = vol.Schema(
                 {
@@ -497,7 +595,7 @@ class PylontechConfigFlow(ConfigFlow, domain=DOMAIN):
             )
         else:
             schema = vol.Schema({})
-        if user_input is not None:
+        if user_input is not None and not (errors := range_errors(user_input)):
             try:
                 data = self._usb_entry_data(user_input)
                 result = await async_probe(data)
@@ -511,7 +609,9 @@ class PylontechConfigFlow(ConfigFlow, domain=DOMAIN):
                 return await self._async_finish(data, result)
         return self.async_show_form(
             step_id="usb_confirm",
-            data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
+            data_schema=self.add_suggested_values_to_schema(
+                schema, form_suggestions(schema, user_input)
+            ),
             errors=errors,
             description_placeholders=placeholders,
         )
@@ -541,7 +641,8 @@ class PylontechOptionsFlow(OptionsFlowWithReload):
         """The main options page."""
         link = self.config_entry.data[CONF_LINK]
         options = self.config_entry.options
-        if user_input is not None:
+        errors: dict[str, str] = {}
+        if user_input is not None and not (errors := range_errors(user_input)):
             wants_companion = user_input.pop(CONF_COMPANION, COMPANION_NONE) == LINK_CAN
             self._pending = {**user_input, CONF_COMPANION: None}
             if wants_companion:
@@ -566,11 +667,17 @@ class PylontechOptionsFlow(OptionsFlowWithReload):
             fields[vol.Required(CONF_COMPANION, default=COMPANION_NONE)] = _select(
                 [COMPANION_NONE, LINK_CAN], "companion"
             )
-        suggested = dict(options)
-        suggested[CONF_COMPANION] = LINK_CAN if options.get(CONF_COMPANION) else COMPANION_NONE
+        suggested = dict(user_input or options)
+        if user_input is None:
+            suggested[CONF_COMPANION] = LINK_CAN if options.get(CONF_COMPANION) else COMPANION_NONE
+        schema = vol.Schema(fields)
         return self.async_show_form(
             step_id="init",
-            data_schema=self.add_suggested_values_to_schema(vol.Schema(fields), suggested),
+            data_schema=self.add_suggested_values_to_schema(
+                schema, form_suggestions(schema, suggested)
+            ),
+            errors=errors,
+            description_placeholders=RANGE_PLACEHOLDERS,
         )
 
     async def async_step_companion(
@@ -578,8 +685,8 @@ class PylontechOptionsFlow(OptionsFlowWithReload):
     ) -> ConfigFlowResult:
         """Where the CAN companion link is reached; probed before it is saved."""
         errors: dict[str, str] = {}
-        placeholders = {"error": ""}
-        if user_input is not None:
+        placeholders = {"error": "", **RANGE_PLACEHOLDERS}
+        if user_input is not None and not (errors := range_errors(user_input)):
             try:
                 companion = can_entry_data(user_input)
                 await async_probe(companion)
@@ -594,7 +701,9 @@ class PylontechOptionsFlow(OptionsFlowWithReload):
         current = self.config_entry.options.get(CONF_COMPANION) or {}
         return self.async_show_form(
             step_id="companion",
-            data_schema=self.add_suggested_values_to_schema(SCHEMAS["can"], user_input or current),
+            data_schema=self.add_suggested_values_to_schema(
+                SCHEMAS["can"], form_suggestions(SCHEMAS["can"], user_input or current)
+            ),
             errors=errors,
             description_placeholders=placeholders,
         )

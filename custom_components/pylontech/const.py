@@ -43,7 +43,7 @@ TRANSPORT_RFC2217: Final = "rfc2217"
 RS485_BAUDRATES: Final = (9600, 115200)
 DEFAULT_RS485_BAUDRATE: Final = 115200
 CONSOLE_BAUDRATE: Final = 115200
-MAX_GROUP: Final = 15  # RS485 ADR high nibble (LV-Hub groups)
+# The allowed RS485 groups are one fact in core/bounds.py (RS485_GROUPS).
 
 # --- options --------------------------------------------------------------------------
 CONF_SCAN_INTERVAL: Final = "scan_interval"  # seconds between fast polls

@@ -5,9 +5,18 @@ Hook for entities, repairs and events
 * ``coordinator.data`` is the latest merged :class:`Bank` (``always_update=False``:
   listeners only run when the snapshot changed).
 * ``coordinator.present_modules`` is the set of module keys ``(group, index)`` that
-  answered the latest poll; a module entity is available when its key is in it (and
-  the coordinator itself is available). ``coordinator.known_modules`` holds every key
-  seen since setup (create module entities for these).
+  answered the latest poll; a module entity is available when its key is in it and
+  the primary link is live (``module_available``). ``coordinator.known_modules`` holds
+  every key seen since setup (create module entities for these).
+* Per-link truth: ``primary_connected`` / ``companion_connected`` say whether each link
+  delivers data now. When the primary (RS485/console) fails while the CAN companion is
+  live, the coordinator keeps publishing: the CAN values stay live, and an entity is
+  available only where a live link carries its value (``configured_capability`` decides
+  which entities exist, ``live_capability`` which are available; both come from the
+  capability table in ``core/capabilities.py``).
+* Every snapshot passes the plausibility filter (``core/plausibility.py``) once, where it
+  enters the coordinator (per link, before merging): an absurd value becomes ``None``, is
+  counted and shows in ``diagnostics()``.
 * ``coordinator.fault_update`` is the latest :class:`FaultUpdate` and
   ``coordinator.active_faults`` its ``active`` tuple.
 * ``coordinator.async_add_fault_listener(callback)`` registers
@@ -27,7 +36,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 import time
 from typing import Any, override
@@ -68,10 +77,12 @@ from .const import (
     LINK_CONSOLE,
     LOGGER,
 )
+from .core.capabilities import LinkCapability, capability, combined
 from .core.errors import PylontechError
 from .core.faults import ActiveFault, FaultTracker, FaultUpdate
 from .core.links import CanLink, ConsoleLink, ReadPlan, Rs485Link
-from .core.model import Bank, Module
+from .core.model import Alarm, Bank, Module, Protection, merge_banks
+from .core.plausibility import PlausibilityFilter
 
 type FaultListener = Callable[[FaultUpdate], None]
 type PollingLink = Rs485Link | ConsoleLink
@@ -81,8 +92,18 @@ COMPANION_RETRY_INTERVAL = 60.0
 # A CAN-only entry has no poll; this slow "watchdog" refresh notices a silent bus.
 CAN_WATCHDOG_INTERVAL = timedelta(seconds=CAN_STALE_AFTER * 1.5)
 
-# Identity and statistics read on slow cycles; carried into the fast snapshots between.
-_MODULE_DETAIL_FIELDS = ("model", "manufacturer", "serial_number", "firmware", "soh", "counters")
+# Identity and statistics read on slow cycles only (RS485 0x51/0x93/0x96; console `info`,
+# `stat`: SOH, cycles, counters); carried into the fast snapshots between, so a value a
+# slow read set stays known until the next slow read.
+_MODULE_DETAIL_FIELDS = (
+    "model",
+    "manufacturer",
+    "serial_number",
+    "firmware",
+    "soh",
+    "cycles",
+    "counters",
+)
 _BANK_DETAIL_FIELDS = ("manufacturer", "model", "serial_number", "firmware", "protocol_version")
 
 
@@ -134,18 +155,25 @@ def _is_unset(value: Any) -> bool:
     return value is None or value == ()
 
 
-def carry_details(fresh: Bank, remembered: Bank | None) -> Bank:
+def carry_details(
+    fresh: Bank,
+    remembered: Bank | None,
+    dropped: frozenset[tuple[tuple[int, int] | None, str]] = frozenset(),
+) -> Bank:
     """Fill identity/statistics that this poll did not read from the last slow read.
 
     Only modules present in ``fresh`` are touched, so a module that dropped out
-    of the poll stays out.
+    of the poll stays out. ``dropped`` names fields this poll did read but the
+    plausibility filter removed: those stay unknown rather than show an older value.
     """
     if remembered is None:
         return fresh
     bank_updates = {
         name: getattr(remembered, name)
         for name in _BANK_DETAIL_FIELDS
-        if _is_unset(getattr(fresh, name)) and not _is_unset(getattr(remembered, name))
+        if _is_unset(getattr(fresh, name))
+        and not _is_unset(getattr(remembered, name))
+        and (None, name) not in dropped
     }
     modules: list[Module] = []
     changed = False
@@ -157,7 +185,9 @@ def carry_details(fresh: Bank, remembered: Bank | None) -> Bank:
         updates = {
             name: getattr(known, name)
             for name in _MODULE_DETAIL_FIELDS
-            if _is_unset(getattr(module, name)) and not _is_unset(getattr(known, name))
+            if _is_unset(getattr(module, name))
+            and not _is_unset(getattr(known, name))
+            and (module.key, name) not in dropped
         }
         if updates:
             changed = True
@@ -199,22 +229,13 @@ def merge_companion(primary: Bank, companion: Bank | None) -> Bank:
     """The primary link's bank with a companion link's bank-level values laid over it.
 
     The companion (CAN) broadcasts limits, flags and whole-stack values every second;
-    the primary (RS485/console) owns the modules. Companion modules are ignored so
-    module presence always follows the primary poll.
+    the primary (RS485/console) owns the modules, so companion modules are left out and
+    module presence always follows the primary poll. The merge itself is
+    ``core.model.merge_banks`` (the one merge: companion values win, flags unite).
     """
     if companion is None:
         return primary
-    updates = {
-        f.name: getattr(companion, f.name)
-        for f in fields(Bank)
-        if f.name != "modules"
-        and not _is_unset(getattr(companion, f.name))
-        and getattr(companion, f.name) != frozenset()
-    }
-    # Flags are unions: a protection either link reports is real.
-    updates["protections"] = primary.protections | companion.protections
-    updates["alarms"] = primary.alarms | companion.alarms
-    return replace(primary, **updates)
+    return merge_banks(primary, replace(companion, modules=()))
 
 
 def create_polling_link(data: Mapping[str, Any], options: Mapping[str, Any]) -> PollingLink:
@@ -262,10 +283,41 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
 
     def __init__(self, hass: HomeAssistant, entry: PylontechConfigEntry) -> None:
         """Build the links an entry describes; nothing is opened yet."""
-        self.link_kind: str = entry.data[CONF_LINK]
+        # The base class registers async_shutdown on the entry's unload in its __init__,
+        # and building a link can raise (a refused setting): everything the shutdown and
+        # diagnostics touch exists before anything else runs.
+        self.link_kind: str = str(entry.data.get(CONF_LINK, ""))
+        self.link: PollingLink | None = None
+        self.can_link: CanLink | None = None
+        self.companion_config: Mapping[str, Any] | None = None
+        self.present_modules: frozenset[tuple[int, int]] = frozenset()
+        self.known_modules: frozenset[tuple[int, int]] = frozenset()
+        self.fault_update: FaultUpdate | None = None
+        self.primary_live = False  # the RS485/console link delivered the latest poll
+        self.primary_error: str | None = None  # why it did not, while it does not
+        self.plausibility = PlausibilityFilter()
+        self._fault_tracker = FaultTracker()
+        self._fault_listeners: list[FaultListener] = []
+        self._details: Bank | None = None  # identity/statistics of the last slow read
+        self._last_detail_read: float | None = None  # monotonic
+        self._detail_requested = False
+        self._primary_bank: Bank | None = None  # last good poll, before merging
+        self._can_event = asyncio.Event()
+        self._can_raw: Bank | None = None  # the CAN bank last checked ...
+        self._can_checked: Bank | None = None  # ... and what the plausibility filter left
+        self._can_frame_set: str | None = None  # "v1.2"/"v1.3" once seen
+        self._remerged_states: tuple[bool, bool] | None = None  # link states last shown
+        self._companion_failed = False
+        self._companion_delivered = False
+        self._companion_since = time.monotonic()
+        self._companion_retry_at: float | None = None  # set while the companion is not started
         options = entry.options
         polling = self.link_kind != LINK_CAN
         scan = timedelta(seconds=entry_option(entry, CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL))
+        self.detail_interval: float = float(
+            entry_option(entry, CONF_DETAIL_INTERVAL, DEFAULT_DETAIL_INTERVAL)
+        )
+        self.read_cells: bool = bool(entry_option(entry, CONF_CELL_ENTITIES, DEFAULT_CELL_ENTITIES))
         super().__init__(
             hass,
             LOGGER,
@@ -274,16 +326,9 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
             update_interval=scan if polling else CAN_WATCHDOG_INTERVAL,
             always_update=False,
         )
-        self.detail_interval: float = float(
-            entry_option(entry, CONF_DETAIL_INTERVAL, DEFAULT_DETAIL_INTERVAL)
-        )
-        self.read_cells: bool = bool(entry_option(entry, CONF_CELL_ENTITIES, DEFAULT_CELL_ENTITIES))
         keepalive = bool(options.get(CONF_CAN_KEEPALIVE, DEFAULT_CAN_KEEPALIVE))
-        self.link: PollingLink | None = (
-            create_polling_link(entry.data, options) if polling else None
-        )
-        self.can_link: CanLink | None = None
-        self.companion_config: Mapping[str, Any] | None = None
+        if polling:
+            self.link = create_polling_link(entry.data, options)
         if not polling:
             self.can_link = create_can_link(
                 entry.data,
@@ -299,20 +344,6 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
                 on_update=self._on_can_update,
                 on_stale=self._on_can_stale,
             )
-        self.present_modules: frozenset[tuple[int, int]] = frozenset()
-        self.known_modules: frozenset[tuple[int, int]] = frozenset()
-        self.fault_update: FaultUpdate | None = None
-        self._fault_tracker = FaultTracker()
-        self._fault_listeners: list[FaultListener] = []
-        self._details: Bank | None = None  # identity/statistics of the last slow read
-        self._last_detail_read: float | None = None  # monotonic
-        self._detail_requested = False
-        self._primary_bank: Bank | None = None  # last good poll, before merging
-        self._can_event = asyncio.Event()
-        self._companion_failed = False
-        self._companion_delivered = False
-        self._companion_since = time.monotonic()
-        self._companion_retry_at: float | None = None  # set while the companion is not started
 
     # --- public hooks --------------------------------------------------------------
 
@@ -333,9 +364,64 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
 
         return remove
 
+    @property
+    def primary_connected(self) -> bool:
+        """Whether the entry's own link delivers data now (CAN-only: the broadcast)."""
+        if self.link is None:
+            return self.last_update_success and self._can_live()
+        return self.primary_live
+
+    @property
+    def companion_connected(self) -> bool:
+        """Whether a CAN companion delivers data now (False without one)."""
+        return self.link is not None and self._can_live()
+
+    @property
+    def can_frame_set(self) -> str | None:
+        """The CAN frame set ("v1.2"/"v1.3") of the entry's CAN link, once seen."""
+        if self.can_link is not None and (frame_set := self.can_link.firmware) is not None:
+            self._can_frame_set = frame_set
+        return self._can_frame_set
+
+    @property
+    def configured_capability(self) -> LinkCapability:
+        """What the entry's links can carry: decides which entities exist.
+
+        A CAN link counts once its frame set is known (the two sets carry different
+        flags); until then its entities wait for its first broadcast.
+        """
+        parts: list[LinkCapability] = []
+        if self.link is not None:
+            parts.append(capability(self.link_kind))
+        if self.can_link is not None and (frame_set := self.can_frame_set) is not None:
+            parts.append(capability(LINK_CAN, frame_set))
+        return combined(parts)
+
+    @property
+    def live_capability(self) -> LinkCapability:
+        """What the links that deliver data now carry: decides which entities are available."""
+        parts: list[LinkCapability] = []
+        if self.link is not None and self.primary_live:
+            parts.append(capability(self.link_kind))
+        if self.can_link is not None and self._can_live():
+            parts.append(capability(LINK_CAN, self.can_frame_set))
+        return combined(parts)
+
+    @property
+    def observed_bank_flags(self) -> frozenset[Protection | Alarm]:
+        """Bank-level flags a live link reports now (a CAN 0x35A slot sent as ``00`` is not)."""
+        flags = self.live_capability.bank_flags
+        if self.can_link is not None and (reported := self.can_link.reported_flags) is not None:
+            flags &= reported
+        return flags
+
+    def bank_value_available(self, *names: str) -> bool:
+        """Whether a live link carries every one of the bank values ``names``."""
+        return self.last_update_success and self.live_capability.carries_bank(*names)
+
     def module_available(self, key: tuple[int, int]) -> bool:
-        """Whether a module answered the latest poll (and the link is up)."""
-        return self.last_update_success and key in self.present_modules
+        """Whether a module answered the latest poll and the link that reads it is live."""
+        return self.last_update_success and self.primary_live and key in self.present_modules
 
     async def async_refresh_details(self) -> None:
         """Read identity and statistics on the next poll, now."""
@@ -351,15 +437,20 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
         await self.async_refresh()
 
     def diagnostics(self) -> dict[str, Any]:
-        """Link state, stats and recent traffic of every link."""
+        """Link state, stats and recent traffic of every link; implausible values dropped."""
         data: dict[str, Any] = {
             "link_kind": self.link_kind,
             "last_update_success": self.last_update_success,
             "last_exception": None if self.last_exception is None else repr(self.last_exception),
+            "primary_connected": self.primary_connected,
+            "primary_error": self.primary_error,
+            "companion_connected": self.companion_connected,
+            "can_frame_set": self.can_frame_set,
             "present_modules": sorted(self.present_modules),
             "known_modules": sorted(self.known_modules),
             "detail_interval": self.detail_interval,
             "read_cells": self.read_cells,
+            "implausible_values": self.plausibility.diagnostics(),
         }
         if self.link is not None:
             data["link"] = self.link.diagnostics()
@@ -406,6 +497,27 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
             ) from err
 
     @override
+    async def _async_refresh(
+        self,
+        log_failures: bool = True,
+        raise_on_auth_failed: bool = False,
+        scheduled: bool = False,
+        raise_on_entry_error: bool = False,
+    ) -> None:
+        """Refresh; also tell the entities when only a link's state changed.
+
+        With ``always_update=False`` the base class skips the listeners when the snapshot
+        is unchanged, but a primary that failed while the companion kept the values equal
+        still changes what is available and what the connectivity entities show.
+        """
+        before = self._link_states()
+        await super()._async_refresh(
+            log_failures, raise_on_auth_failed, scheduled, raise_on_entry_error
+        )
+        if self._link_states() != before and self.data is not None:
+            self.async_update_listeners()
+
+    @override
     async def _async_update_data(self) -> Bank:
         if self.link is None:
             return await self._async_can_watchdog()
@@ -414,27 +526,70 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
         try:
             fresh = await self.link.read_bank(plan)
         except PylontechError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="read_failed",
-                translation_placeholders={"error": str(err)},
-            ) from err
+            return self._primary_failed(err)
+        fresh = self.plausibility.check(fresh, self.link_kind)
+        dropped = self.plausibility.dropped
         if plan.identity or plan.statistics:
             self._last_detail_read = time.monotonic()
             self._detail_requested = False
             self._details = remember_details(self._details, fresh)
-        fresh = carry_details(fresh, self._details)
+        fresh = carry_details(fresh, self._details, dropped)
         if self.known_modules and any(
             m.key not in self.known_modules for m in fresh.present_modules()
         ):
             # A module joined the chain: read its serial and firmware on the next poll.
             self._detail_requested = True
         self._primary_bank = fresh
-        bank = merge_companion(fresh, self._current_companion_bank())
+        if not self.primary_live and self.primary_error is not None:
+            LOGGER.info("%s: the %s link is answering again", self.name, self.link_kind)
+        self.primary_live = True
+        self.primary_error = None
+        bank = self._compose()
         self._after_snapshot(bank)
         return bank
 
     # --- internals -----------------------------------------------------------------
+
+    def _link_states(self) -> tuple[bool, bool]:
+        return (self.primary_live, self._can_live())
+
+    def _can_live(self) -> bool:
+        return self.can_link is not None and self.can_link.bank is not None
+
+    def _primary_failed(self, err: PylontechError) -> Bank:
+        """The primary poll failed: keep publishing the companion's values if it is live."""
+        was_live = self.primary_live
+        self.primary_live = False
+        self.primary_error = str(err)
+        failure = UpdateFailed(
+            translation_domain=DOMAIN,
+            translation_key="read_failed",
+            translation_placeholders={"error": str(err)},
+        )
+        if self._companion_bank() is None:
+            raise failure from err
+        if was_live or self.data is None:
+            LOGGER.warning(
+                "%s: reading the %s link failed (%s); the CAN companion's values stay live",
+                self.name,
+                self.link_kind,
+                err,
+            )
+        bank = self._compose()
+        self._after_snapshot(bank)
+        return bank
+
+    def _compose(self) -> Bank:
+        """The snapshot to publish: the primary's poll with the live companion laid over.
+
+        While the primary is not live only its modules stay (their entities are then
+        unavailable, and module presence and faults are held as last read); every bank
+        value comes from the live companion.
+        """
+        primary = self._primary_bank or Bank()
+        if not self.primary_live:
+            primary = Bank(modules=primary.modules)
+        return merge_companion(primary, self._companion_bank())
 
     def _next_plan(self) -> ReadPlan:
         now = time.monotonic()
@@ -458,7 +613,14 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
         else:
             self._companion_retry_at = None
 
-    def _current_companion_bank(self) -> Bank | None:
+    def _checked_can(self, raw: Bank) -> Bank:
+        """A CAN snapshot through the plausibility filter (each snapshot counted once)."""
+        if raw is not self._can_raw or self._can_checked is None:
+            self._can_raw = raw
+            self._can_checked = self.plausibility.check(raw, LINK_CAN)
+        return self._can_checked
+
+    def _companion_bank(self) -> Bank | None:
         if self.can_link is None or self.link is None:
             return None
         bank = self.can_link.bank  # None while stale
@@ -472,7 +634,7 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
         if self._companion_failed:
             self._companion_failed = False
             LOGGER.info("%s: the CAN companion link is delivering data again", self.name)
-        return bank
+        return self._checked_can(bank)
 
     def _note_companion_failure(self) -> None:
         if not self._companion_failed:
@@ -491,9 +653,10 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
                     await self._can_event.wait()
             except TimeoutError:
                 pass
-        bank = self.can_link.bank  # None before the first broadcast and while stale
-        if bank is None:
+        raw = self.can_link.bank  # None before the first broadcast and while stale
+        if raw is None:
             raise UpdateFailed(translation_domain=DOMAIN, translation_key="can_silent")
+        bank = self._checked_can(raw)
         self._after_snapshot(bank)
         return bank
 
@@ -506,6 +669,7 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
             return
         if self.data is None:
             return  # the first refresh picks it up
+        bank = self._checked_can(bank)
         if bank != self.data or not self.last_update_success:
             self._after_snapshot(bank)
             self.async_set_updated_data(bank)
@@ -527,26 +691,55 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
         assert self.can_link is not None
         # Parts may have expired while silent; publish only once values are back (else
         # the link's next on_update, at the end of the first full cycle, does it).
-        bank = self.can_link.bank
-        if bank is not None and bank.voltage is not None:
+        raw = self.can_link.bank
+        if raw is not None and raw.voltage is not None:
+            bank = self._checked_can(raw)
             self._after_snapshot(bank)
             self.async_set_updated_data(bank)
 
     @callback
     def _remerge_companion(self) -> None:
-        """Lay the companion's values over the last poll without rescheduling the poll."""
-        if self._primary_bank is None or not self.last_update_success:
+        """Lay the companion's values over the last poll without rescheduling the poll.
+
+        Runs on every companion update and when its broadcast stops or resumes, so the
+        companion's connectivity entity and the availability of its values follow it.
+        """
+        if self.data is None:
+            return  # the first refresh has not finished
+        companion = self._companion_bank()
+        if companion is None and not self.primary_live:
+            # Neither link delivers data now.
+            if self.last_update_success:
+                self.async_set_update_error(
+                    UpdateFailed(
+                        translation_domain=DOMAIN,
+                        translation_key="read_failed",
+                        translation_placeholders={"error": self.primary_error or ""},
+                    )
+                )
+            else:
+                self.async_update_listeners()
             return
-        merged = merge_companion(self._primary_bank, self._current_companion_bank())
+        merged = self._compose()
+        if not self.last_update_success:
+            # The companion is back while the primary still fails.
+            self._after_snapshot(merged)
+            self.async_set_updated_data(merged)
+            return
+        states = self._link_states()
         if merged != self.data:
             self._after_snapshot(merged)
             self.data = merged
-            self.async_update_listeners()
+        elif states == self._remerged_states:
+            return  # nothing the entities show has changed
+        self._remerged_states = states
+        self.async_update_listeners()
 
     def _after_snapshot(self, bank: Bank) -> None:
         """Module presence and fault tracking for a snapshot about to be published."""
         present = frozenset(m.key for m in bank.present_modules())
-        if present != self.present_modules:
+        # Presence follows the primary's polls only; while it fails its modules are held.
+        if present != self.present_modules and (self.link is None or self.primary_live):
             gone = self.present_modules - present
             back = present & (self.known_modules - self.present_modules)
             for key in sorted(gone):

@@ -3,23 +3,24 @@
 Serial numbers and barcodes are redacted everywhere, including inside raw traffic
 (plain text in console output, hex-encoded ASCII in RS485 frames). A redacted RS485
 frame keeps its length and layout but no longer matches its checksum.
-Gateway host names are redacted; local device paths are kept (they help support).
+Gateway hosts are redacted everywhere too, error texts included (``core/redact.py``
+has the rules); local device paths are kept (they help support).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
-from homeassistant.components.diagnostics import REDACTED, async_redact_data
+from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 
-from .const import CONF_CAN_HOST, CONF_COMPANION, CONF_URL
+from .const import CONF_CAN_CHANNEL, CONF_CAN_HOST, CONF_COMPANION, CONF_URL
 from .coordinator import PylontechConfigEntry, PylontechCoordinator, module_key_from_device
 from .core.faults import active_fault_to_dict
-from .core.model import Bank, bank_to_dict, module_to_dict
+from .core.model import bank_to_dict, module_to_dict
+from .core.redact import hosts_of, redact, secret_forms
 from .entity import is_barcode_module_device, module_key_for_device
 
 TO_REDACT = {
@@ -33,81 +34,37 @@ TO_REDACT = {
 }
 
 
-def _redact_url(url: Any) -> Any:
-    """Hide a gateway's host name; keep device paths as they are."""
-    if not isinstance(url, str) or url.startswith("/"):
-        return url
-    parts = urlsplit(url)
-    if not parts.hostname:
-        return url
-    port = f":{parts.port}" if parts.port is not None else ""
-    return f"{parts.scheme}://{REDACTED}{port}"
-
-
-def _secrets(bank: Bank | None, extra: Iterable[str | None]) -> list[str]:
-    """Every serial-like string we know of, longest first, in plain and hex form."""
-    values = {v for v in extra if v}
-    if bank is not None:
-        values.add(bank.serial_number or "")
-        values.update(m.serial_number or "" for m in bank.modules)
-    forms: set[str] = set()
-    for value in values:
-        value = value.strip()
-        if len(value) < 4:  # too short to be a serial; replacing would shred the data
-            continue
-        raw = value.encode("ascii", "ignore")
-        forms.update((value, raw.hex().upper(), raw.hex()))
-    return sorted(forms, key=len, reverse=True)
-
-
-def _scrub(data: Any, secrets: list[str]) -> Any:
-    """Replace every known serial inside strings of a nested structure."""
-    if not secrets:
-        return data
-    if isinstance(data, str):
-        for secret in secrets:
-            if secret in data:
-                data = data.replace(secret, "*" * len(secret))
-        return data
-    if isinstance(data, dict):
-        return {key: _scrub(value, secrets) for key, value in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [_scrub(value, secrets) for value in data]
-    return data
+def _configured_hosts(entry: PylontechConfigEntry) -> set[str]:
+    """Every gateway host the entry names (its link and its CAN companion)."""
+    settings: list[Mapping[str, Any]] = [entry.data]
+    companion = entry.options.get(CONF_COMPANION)
+    if isinstance(companion, Mapping):
+        settings.append(companion)
+    return hosts_of(
+        value
+        for setting in settings
+        for key in (CONF_URL, CONF_CAN_CHANNEL, CONF_CAN_HOST)
+        if isinstance(value := setting.get(key), str)
+    )
 
 
 def _entry_settings(entry: PylontechConfigEntry) -> dict[str, Any]:
-    data = dict(entry.data)
-    if CONF_URL in data:
-        data[CONF_URL] = _redact_url(data[CONF_URL])
-    options = dict(entry.options)
-    companion = options.get(CONF_COMPANION)
-    if isinstance(companion, dict):
-        options[CONF_COMPANION] = dict(companion)
-    return {"data": data, "options": options, "unique_id": entry.unique_id}
+    return {"data": dict(entry.data), "options": dict(entry.options), "unique_id": entry.unique_id}
 
 
 def _redact(
     data: dict[str, Any], coordinator: PylontechCoordinator, entry: PylontechConfigEntry
 ) -> dict[str, Any]:
-    secrets = _secrets(coordinator.data, [entry.unique_id])
+    bank = coordinator.data
+    serials = [entry.unique_id]
+    if bank is not None:
+        serials.append(bank.serial_number)
+        serials.extend(m.serial_number for m in bank.modules)
     redacted = async_redact_data(data, TO_REDACT)
-    return _scrub(_redact_urls(redacted), secrets)
-
-
-_URL_KEYS = frozenset({"url", "channel", "can_channel"})
-
-
-def _redact_urls(data: Any) -> Any:
-    """Gateway URLs anywhere (link settings) lose their host names."""
-    if isinstance(data, dict):
-        return {
-            key: _redact_url(value) if key in _URL_KEYS else _redact_urls(value)
-            for key, value in data.items()
-        }
-    if isinstance(data, list):
-        return [_redact_urls(value) for value in data]
-    return data
+    result: dict[str, Any] = redact(
+        redacted, hosts=_configured_hosts(entry), secrets=secret_forms(serials)
+    )
+    return result
 
 
 async def async_get_config_entry_diagnostics(

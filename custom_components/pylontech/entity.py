@@ -35,11 +35,34 @@ _BARCODE_MARKER = "_module_sn_"
 
 
 def clean_text(value: str | None) -> str | None:
-    """A wire string fit for the device registry: no NULs or padding, None when empty."""
+    """A wire string fit for the device registry, None when nothing readable is left.
+
+    NULs, U+FFFD (bytes a decoder could not read), control and other non-printable
+    characters are dropped and padding stripped: a model name of ten U+FFFD is None.
+    """
     if value is None:
         return None
-    text = value.replace("\x00", "").strip()
+    text = "".join(ch for ch in value if ch.isprintable() and ch != "\ufffd").strip()
     return text or None
+
+
+def bank_device_fields(entry: ConfigEntry, bank: Bank) -> dict[str, Any]:
+    """What the bank device shows from a snapshot, through the same cleaning as modules."""
+    return {
+        "manufacturer": clean_text(bank.manufacturer) or MANUFACTURER,
+        "model": clean_text(bank.model),
+        "serial_number": clean_text(bank.serial_number),
+        "sw_version": clean_text(bank.firmware),
+    }
+
+
+def _several_banks(hass: HomeAssistant | None, entry: ConfigEntry) -> bool:
+    """Whether another entry of the domain exists (module devices then carry the bank name)."""
+    if hass is None:
+        return False
+    return any(
+        other.entry_id != entry.entry_id for other in hass.config_entries.async_entries(DOMAIN)
+    )
 
 
 def module_identifier(entry: ConfigEntry, module: Module) -> str:
@@ -84,16 +107,26 @@ def is_barcode_module_device(entry: ConfigEntry, device: dr.DeviceEntry) -> bool
 
 
 def module_device_fields(
-    entry: PylontechConfigEntry, bank_device_id: str, module: Module
+    entry: PylontechConfigEntry,
+    bank_device_id: str,
+    module: Module,
+    hass: HomeAssistant | None = None,
 ) -> dict[str, Any]:
-    """Keyword arguments describing a module device (for ``DeviceInfo`` and the registry)."""
+    """Keyword arguments describing a module device (for ``DeviceInfo`` and the registry).
+
+    With more than one bank (entry) the name carries the bank's ("Garage module 1"), so
+    two banks' modules and their entity ids do not collide.
+    """
     group, index = module.key
+    placeholders = {"number": str(index)}
     if group:
         translation_key = "group_module"
-        placeholders = {"number": str(index), "group": str(group)}
+        placeholders["group"] = str(group)
     else:
         translation_key = "module"
-        placeholders = {"number": str(index)}
+    if _several_banks(hass, entry):
+        translation_key = f"bank_{translation_key}"
+        placeholders["bank"] = entry.title
     return {
         "identifiers": {(DOMAIN, module_identifier(entry, module))},
         "manufacturer": clean_text(module.manufacturer) or MANUFACTURER,
@@ -119,7 +152,7 @@ def async_module_device_id(
         identifier = (DOMAIN, module_device_identifier(entry, key))
         device = registry.async_get_device_by_identifier(identifier, entry.entry_id)
         return device.id if device is not None else None
-    fields = module_device_fields(entry, runtime.bank_device_id, module)
+    fields = module_device_fields(entry, runtime.bank_device_id, module, hass)
     (identifier,) = fields["identifiers"]
     device = registry.async_get_device_by_identifier(identifier, entry.entry_id)
     if device is not None:
@@ -159,7 +192,9 @@ class PylontechEntity(CoordinatorEntity[PylontechCoordinator]):
         else:
             self._attr_unique_id = f"{module_identifier(entry, module)}_{key}"
             self._attr_device_info = dr.DeviceInfo(
-                **module_device_fields(entry, entry.runtime_data.bank_device_id, module)
+                **module_device_fields(
+                    entry, entry.runtime_data.bank_device_id, module, coordinator.hass
+                )
             )
         if placeholders:
             self._attr_translation_placeholders = placeholders
@@ -209,10 +244,26 @@ class PylontechEntity(CoordinatorEntity[PylontechCoordinator]):
     @property
     @override
     def available(self) -> bool:
-        """Bank entities follow the link; module entities also need their module present."""
+        """Available only while a live link carries the value.
+
+        A bank entity needs a live link that carries every value it shows (``needs`` of
+        its description, else its key); a module entity needs the primary link live and
+        its module present. So a stalled link's values go unavailable, never unknown,
+        while a live companion's stay.
+        """
         if self.module_key is None:
-            return super().available
+            return super().available and self.bank_value_available()
         return super().available and self.coordinator.module_available(self.module_key)
+
+    def bank_value_available(self) -> bool:
+        """Whether a live link carries what this bank entity shows."""
+        return self.coordinator.bank_value_available(*value_needs(self.entity_description))
+
+
+def value_needs(description: EntityDescription) -> tuple[str, ...]:
+    """The model fields an entity's value is made of: ``needs`` if given, else its key."""
+    needs: tuple[str, ...] = getattr(description, "needs", ())
+    return needs or (description.key,)
 
 
 type CandidateKey = tuple[Any, ...]
@@ -275,7 +326,7 @@ def async_update_module_device(
     exists gets the model, serial and firmware the module reports now.
     """
     devices = dr.async_get(hass)
-    fields = module_device_fields(entry, entry.runtime_data.bank_device_id, module)
+    fields = module_device_fields(entry, entry.runtime_data.bank_device_id, module, hass)
     (identifier,) = fields["identifiers"]
     device = devices.async_get_device_by_identifier(identifier, entry.entry_id)
     position = module_device_identifier(entry, module.key)

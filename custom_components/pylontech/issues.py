@@ -6,7 +6,8 @@
 Repairs: every active documented fault whose catalog entry has ``repair=True`` is a
 Repairs issue (fixable only where ``repairs.py`` has a fix flow) with id ``{entry_id}_{fault key}_{place}`` (place ``bank`` or
 ``g{group}_m{index}``), the fault key as translation key and the fault's numbers as
-placeholders. It is deleted when the fault ends, when the entry unloads, and at setup
+placeholders, plus ``bank`` (the entry's title, so two banks' issues tell which bank they
+concern). It is deleted when the fault ends, when the entry unloads, and at setup
 when the fault is no longer active (an issue left over from before a restart).
 
 Events: every protection or alarm that starts or ends fires ``pylontech_event``::
@@ -56,6 +57,9 @@ ATTR_KIND: Final = "kind"
 ATTR_ACTIVE: Final = "active"
 KIND_PROTECTION: Final = "protection"
 KIND_ALARM: Final = "alarm"
+
+# Every issue names its bank (the entry's title) in its title and text.
+ISSUE_BANK_PLACEHOLDER: Final = "bank"
 
 # Issues with a fix flow in repairs.py; they carry their entry id in the issue data.
 FIXABLE: frozenset[str] = frozenset({FaultKey.MODULE_COUNT_DROPPED})
@@ -118,26 +122,28 @@ def _async_sync_issues(
             or ident in refresh
             or registry.async_get_issue(DOMAIN, ident) is None
         ):
-            _async_create_issue(hass, entry.entry_id, ident, fault)
+            _async_create_issue(hass, entry, ident, fault)
     for ident in state.raised - wanted.keys():
         ir.async_delete_issue(hass, DOMAIN, ident)
     state.raised = set(wanted)
 
 
 @callback
-def _async_create_issue(hass: HomeAssistant, entry_id: str, ident: str, fault: ActiveFault) -> None:
+def _async_create_issue(
+    hass: HomeAssistant, entry: PylontechConfigEntry, ident: str, fault: ActiveFault
+) -> None:
     definition = fault.definition
     fixable = definition.key in FIXABLE
     ir.async_create_issue(
         hass,
         DOMAIN,
         ident,
-        data={DATA_ENTRY_ID: entry_id} if fixable else None,
+        data={DATA_ENTRY_ID: entry.entry_id} if fixable else None,
         is_fixable=fixable,
         is_persistent=False,
         severity=SEVERITIES[definition.severity],
         translation_key=str(definition.key),
-        translation_placeholders=dict(fault.placeholders),
+        translation_placeholders={**fault.placeholders, ISSUE_BANK_PLACEHOLDER: entry.title},
     )
 
 

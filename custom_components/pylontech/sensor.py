@@ -1,8 +1,11 @@
 """Sensors of a Pylontech bank and of each of its modules.
 
-An entity is created for every value the link actually carries (a value that is
-``None`` in every snapshot so far gets no entity); values that appear later, for
-example from a CAN companion link or a module that joins, get their entities then.
+An entity is created for every value a configured link can carry (the capability table,
+``core/capabilities.py``) once a snapshot has it (a value that is ``None`` in every
+snapshot so far gets no entity); values that appear later, for example from a CAN
+companion link or a module that joins, get their entities then. A bank sensor is
+available while a live link carries every value it is made of (``needs``), so a stalled
+link's values turn unavailable and a live companion's stay.
 
 Values are rounded to their display precision in ``value_fn`` so measurement noise
 below what the UI shows never causes a state write.
@@ -54,7 +57,7 @@ from .const import CONF_CELL_ENTITIES, DEFAULT_CELL_ENTITIES
 from .coordinator import PylontechConfigEntry, entry_option
 from .core.faults import FaultUpdate
 from .core.model import Bank, Module, ModuleState
-from .entity import PylontechEntity, async_track_new_entities
+from .entity import PylontechEntity, async_track_new_entities, value_needs
 
 PARALLEL_UPDATES = 0
 
@@ -124,16 +127,18 @@ def _state(module: Module) -> str | None:
 
 @dataclass(frozen=True, kw_only=True)
 class BankSensorDescription(SensorEntityDescription):
-    """A sensor of the whole bank."""
+    """A sensor of the whole bank; ``needs`` = the Bank fields it is made of (else its key)."""
 
     value_fn: Callable[[Bank], StateType]
+    needs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
 class ModuleSensorDescription(SensorEntityDescription):
-    """A sensor of one module."""
+    """A sensor of one module; ``needs`` = the Module fields it is made of (else its key)."""
 
     value_fn: Callable[[Module], StateType]
+    needs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,6 +147,7 @@ class ModuleSeriesDescription(SensorEntityDescription):
 
     series_fn: Callable[[Module], tuple[float, ...]]
     digits: int
+    needs: tuple[str, ...]  # the Module field of the series
     cells: bool = False  # only when the cell-entities option is on
 
 
@@ -151,6 +157,7 @@ class EnergyCounterDescription(SensorEntityDescription):
 
     sign: int
     power_fn: Callable[[Bank | Module], float | None]
+    needs: tuple[str, ...] = ("voltage", "current")
 
 
 def _voltage(key: str, digits: int = 2, **kwargs: Any) -> dict[str, Any]:
@@ -185,6 +192,7 @@ def _common(cls: type, energy_fn: Callable[[Any, bool], float | None]) -> list[A
         cls(
             key="power",
             translation_key="power",
+            needs=("voltage", "current"),
             device_class=SensorDeviceClass.POWER,
             native_unit_of_measurement=UnitOfPower.WATT,
             state_class=SensorStateClass.MEASUREMENT,
@@ -236,6 +244,7 @@ def _common(cls: type, energy_fn: Callable[[Any, bool], float | None]) -> list[A
         cls(
             key="stored_energy",
             translation_key="stored_energy",
+            needs=("remaining_capacity",),
             device_class=SensorDeviceClass.ENERGY_STORAGE,
             native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
             state_class=SensorStateClass.MEASUREMENT,
@@ -245,6 +254,7 @@ def _common(cls: type, energy_fn: Callable[[Any, bool], float | None]) -> list[A
         cls(
             key="energy_capacity",
             translation_key="energy_capacity",
+            needs=("full_capacity",),
             device_class=SensorDeviceClass.ENERGY_STORAGE,
             native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
             state_class=SensorStateClass.MEASUREMENT,
@@ -262,6 +272,7 @@ def _common(cls: type, energy_fn: Callable[[Any, bool], float | None]) -> list[A
         cls(
             key="cell_voltage_spread",
             translation_key="cell_voltage_spread",
+            needs=("cell_voltage_min", "cell_voltage_max"),
             device_class=SensorDeviceClass.VOLTAGE,
             native_unit_of_measurement=UnitOfElectricPotential.MILLIVOLT,
             state_class=SensorStateClass.MEASUREMENT,
@@ -282,6 +293,20 @@ def _limit(key: str, unit: str, device_class: SensorDeviceClass) -> BankSensorDe
         suggested_display_precision=1,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda bank: _round(getattr(bank, key), 1),
+    )
+
+
+def _module_limit(key: str, unit: str, device_class: SensorDeviceClass) -> ModuleSensorDescription:
+    """A module's own limit (RS485 0x92 answers per module; the bank's is derived)."""
+    return ModuleSensorDescription(
+        key=key,
+        translation_key=key,
+        device_class=device_class,
+        native_unit_of_measurement=unit,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda module: _round(getattr(module, key), 1),
     )
 
 
@@ -355,6 +380,14 @@ MODULE_SENSORS: tuple[ModuleSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda m: m.cycles,
     ),
+    _module_limit("charge_voltage_limit", UnitOfElectricPotential.VOLT, SensorDeviceClass.VOLTAGE),
+    _module_limit(
+        "discharge_voltage_limit", UnitOfElectricPotential.VOLT, SensorDeviceClass.VOLTAGE
+    ),
+    _module_limit("charge_current_limit", UnitOfElectricCurrent.AMPERE, SensorDeviceClass.CURRENT),
+    _module_limit(
+        "discharge_current_limit", UnitOfElectricCurrent.AMPERE, SensorDeviceClass.CURRENT
+    ),
     ModuleSensorDescription(
         key="state",
         translation_key="state",
@@ -374,6 +407,7 @@ MODULE_SERIES: tuple[ModuleSeriesDescription, ...] = (
         suggested_display_precision=1,
         series_fn=lambda m: m.temperatures,
         digits=1,
+        needs=("temperatures",),
     ),
     ModuleSeriesDescription(
         key="cell_voltage",
@@ -385,6 +419,7 @@ MODULE_SERIES: tuple[ModuleSeriesDescription, ...] = (
         entity_registry_enabled_default=False,
         series_fn=lambda m: m.cell_voltages,
         digits=3,
+        needs=("cell_voltages",),
         cells=True,
     ),
     ModuleSeriesDescription(
@@ -397,6 +432,7 @@ MODULE_SERIES: tuple[ModuleSeriesDescription, ...] = (
         entity_registry_enabled_default=False,
         series_fn=lambda m: m.cell_temperatures,
         digits=1,
+        needs=("cell_temperatures",),
         cells=True,
     ),
 )
@@ -449,29 +485,36 @@ async def async_setup_entry(
 ) -> None:
     """Create the sensors the link supports; add more when new values or modules appear."""
     cells = bool(entry_option(entry, CONF_CELL_ENTITIES, DEFAULT_CELL_ENTITIES))
+    coordinator = entry.runtime_data.coordinator
 
     def candidates(bank: Bank) -> Iterable[tuple[tuple[Any, ...], Callable[[], Entity]]]:
+        carried = coordinator.configured_capability
         for description in BANK_SENSORS:
-            if description.value_fn(bank) is not None:
+            if carried.carries_bank(*value_needs(description)) and (
+                description.value_fn(bank) is not None
+            ):
                 yield (None, description.key), _factory(PylontechSensor, entry, description)
         if bank.power is not None:
             for counter in ENERGY_COUNTERS:
-                yield (None, counter.key), _factory(EnergyCounterSensor, entry, counter)
+                if carried.carries_bank(*counter.needs):
+                    yield (None, counter.key), _factory(EnergyCounterSensor, entry, counter)
         for module in bank.present_modules():
-            for description in MODULE_SENSORS:
-                if description.value_fn(module) is not None:
+            for module_description in MODULE_SENSORS:
+                if carried.carries_module(*value_needs(module_description)) and (
+                    module_description.value_fn(module) is not None
+                ):
                     yield (
-                        (module.key, description.key),
-                        _factory(PylontechSensor, entry, description, module),
+                        (module.key, module_description.key),
+                        _factory(PylontechSensor, entry, module_description, module),
                     )
-            if module.power is not None:
+            if module.power is not None and carried.carries_module("voltage", "current"):
                 for counter in ENERGY_COUNTERS:
                     yield (
                         (module.key, counter.key),
                         _factory(EnergyCounterSensor, entry, counter, module),
                     )
             for series in MODULE_SERIES:
-                if series.cells and not cells:
+                if (series.cells and not cells) or not carried.carries_module(*series.needs):
                     continue
                 for position in range(len(series.series_fn(module))):
                     yield (

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from custom_components.pylontech.core.bounds import CountBoundError
 from custom_components.pylontech.core.errors import ProtocolError
 from custom_components.pylontech.core.model import Alarm, Bank, Module, Protection
 from custom_components.pylontech.core.protocol.can import (
     KEEPALIVE_ID,
+    SMA_SLOTS,
     CanBankAssembler,
     CanBatteryInfo,
     CanKeepAlive,
@@ -20,6 +24,7 @@ from custom_components.pylontech.core.protocol.can import (
     CanSmaAlarms,
     CanStateOfCharge,
     CaptureError,
+    bank_from_parts,
     decode_capture,
     decode_frame,
     encode_bank,
@@ -243,12 +248,12 @@ def test_35a_all_zero_is_no_flags() -> None:
 
 
 def test_35a_two_bit_pairs_lsb_first() -> None:
-    # Alarm byte 0 = 0b10_00_10_01: slot 0 "01" (ok), slot 1 "10" high voltage active,
-    # slot 2 "00", slot 3 "10" high temperature. Byte 2 = 0b11_10_10_00: slot 8 "00",
-    # slot 9 contactor "10", slot 10 short circuit "10", slot 11 BMS internal "11"
-    # (not "10": not active).
-    # Warning byte 4 = 0b00_00_10_00: slot 1 high voltage; byte 7 slot 12 imbalance.
-    part = decode_frame(0x35A, frame("89 00 E8 00 08 00 00 02"))
+    # Alarm byte 0 = 0b01_00_01_10: slot 0 "10" (normal), slot 1 "01" high voltage active,
+    # slot 2 "00", slot 3 "01" high temperature. Byte 2 = 0b11_01_01_00: slot 8 "00",
+    # slot 9 contactor "01", slot 10 short circuit "01", slot 11 BMS internal "11"
+    # (undefined: not active).
+    # Warning byte 4 = 0b00_00_01_00: slot 1 high voltage; byte 7 slot 12 imbalance.
+    part = decode_frame(0x35A, frame("46 00 D4 00 04 00 00 01"))
     assert isinstance(part, CanSmaAlarms)
     assert part.active_alarm_slots == (
         "high_voltage",
@@ -270,8 +275,8 @@ def test_35a_two_bit_pairs_lsb_first() -> None:
 def test_35a_general_internal_and_charge_slots() -> None:
     # alarms: slot 0 general, slot 5 high temp charge, slot 8 charge current, slot 11 internal
     # warnings: slot 0 general, slot 6 low temp charge, slot 7 discharge current, slot 11
-    alarm = (0b10 << 0) | (0b10 << 10) | (0b10 << 16) | (0b10 << 22)
-    warning = (0b10 << 0) | (0b10 << 12) | (0b10 << 14) | (0b10 << 22)
+    alarm = (0b01 << 0) | (0b01 << 10) | (0b01 << 16) | (0b01 << 22)
+    warning = (0b01 << 0) | (0b01 << 12) | (0b01 << 14) | (0b01 << 22)
     data = alarm.to_bytes(4, "little") + warning.to_bytes(4, "little")
     part = decode_frame(0x35A, data)
     assert isinstance(part, CanSmaAlarms)
@@ -290,6 +295,105 @@ def test_35a_general_internal_and_charge_slots() -> None:
     }
 
 
+def test_35a_healthy_smartbms_frame_is_no_flags() -> None:
+    """``AA AA AA 02`` twice (a working SmartBMS on a Victron bus): every slot "10" = normal."""
+    part = decode_frame(0x35A, frame("AA AA AA 02 AA AA AA 02"))
+    assert isinstance(part, CanSmaAlarms)
+    assert part.protections == frozenset()
+    assert part.alarms == frozenset()
+    assert part.active_alarm_slots == part.active_warning_slots == ()
+    assert part.general_alarm is False
+    assert part.normal_alarm_slots == SMA_SLOTS[:13]
+    assert part.normal_warning_slots == SMA_SLOTS[:13]
+    bank = bank_from_parts([part])
+    assert bank.protections == frozenset()
+    assert bank.alarms == frozenset()
+
+
+def test_35a_one_active_slot_among_normal_ones() -> None:
+    """The same BMS with its low-voltage alarm (slot 2) tripped: ``AA`` -> ``9A`` in byte 0."""
+    part = decode_frame(0x35A, frame("9A AA AA 02 AA AA AA 02"))
+    assert isinstance(part, CanSmaAlarms)
+    assert part.active_alarm_slots == ("low_voltage",)
+    assert part.protections == {Protection.UNDER_VOLTAGE}
+    assert part.alarms == frozenset()
+    assert "low_voltage" not in part.normal_alarm_slots
+
+
+def test_35a_seven_bytes_are_accepted() -> None:
+    """Some BMSes send DLC 7; the missing warning byte (slots 12-15) is "not reported"."""
+    part = decode_frame(0x35A, frame("AA AA AA 02 AA AA 6A"))
+    assert isinstance(part, CanSmaAlarms)
+    assert part.protections == frozenset()
+    assert part.active_warning_slots == ("bms_internal",)
+    assert part.alarms == {Alarm.INTERNAL_COMMUNICATION_FAIL}
+    assert "cell_imbalance" not in part.normal_warning_slots
+    with pytest.raises(ProtocolError, match="6 data bytes, at least 7"):
+        decode_frame(0x35A, frame("AA AA AA 02 AA AA"))
+
+
+def test_35a_encoder_and_decoder_agree_on_the_active_state() -> None:
+    """The simulator's frames carry active slots as "01" and the decoder reads them back."""
+    part = CanSmaAlarms.from_flags([Protection.UNDER_VOLTAGE], [Alarm.HIGH_TEMPERATURE])
+    assert part.encode() == frame("10 00 00 00 40 00 00 00")
+    decoded = decode_frame(0x35A, part.encode())
+    assert decoded == part
+    assert isinstance(decoded, CanSmaAlarms)
+    assert decoded.protections == {Protection.UNDER_VOLTAGE}
+    assert decoded.alarms == {Alarm.HIGH_TEMPERATURE}
+
+
+def test_359_module_count_beyond_any_bank_is_a_protocol_error() -> None:
+    """255 modules (0xFF filler) is no supported bank: the frame is refused, never counted."""
+    with pytest.raises(CountBoundError, match="CAN 0x359: 255 modules"):
+        decode_frame(0x359, frame("00 00 00 00 FF 50 4E"))
+    with pytest.raises(CountBoundError):
+        decode_frame(0x359, frame("00 00 00 00 61 50 4E"))  # 97 > 6 groups of 16
+    part = decode_frame(0x359, frame("00 00 00 00 60 50 4E"))  # 96 = 6 LV-Hub groups of 16
+    assert isinstance(part, CanProtectionAlarm)
+    assert part.module_count == 96
+
+
+def test_359_all_flag_bits_set_is_filler() -> None:
+    """Status bytes 0xFF (every protection and warning at once) are not a bank state."""
+    with pytest.raises(ProtocolError, match="every flag bit set"):
+        decode_frame(0x359, frame("FF FF FF FF 04 50 4E"))
+    # A real combination of documented bits still decodes.
+    part = decode_frame(0x359, frame("04 00 04 00 04 50 4E"))
+    assert isinstance(part, CanProtectionAlarm)
+    assert part.protections == {Protection.UNDER_VOLTAGE}
+    assert part.alarms == {Alarm.LOW_VOLTAGE}
+
+
+@pytest.mark.parametrize(
+    ("data", "published"),
+    [
+        ("0A 02 D3 FE EB 00", False),  # 5.22 V: a BMS that sends 0.1 V units
+        ("00 00 D3 FE EB 00", False),  # 0 V
+        ("FF 7F 00 00 EB 00", False),  # 327.67 V
+        ("61 14 D3 FE EB 00", True),  # 52.17 V, the SmartBMS capture
+        ("60 09 00 00 EB 00", True),  # 24.00 V, a 24 V (8-cell) bank
+    ],
+)
+def test_356_voltage_outside_any_bank_is_withheld(data: str, published: bool) -> None:
+    """A 0x356 voltage no supported bank has is not published and is counted; current stays."""
+    assembler = CanBankAssembler()
+    assembler.update(0x356, frame(data), 1.0)
+    bank = assembler.bank()
+    part = assembler.part(0x356)
+    assert isinstance(part, CanMeasurements)
+    assert part.voltage_plausible is published
+    assert (bank.voltage is not None) is published
+    assert bank.temperature == pytest.approx(23.5)
+    if published:
+        assert bank.voltage == pytest.approx(part.voltage)
+        assert assembler.implausible == {}
+    else:
+        assert assembler.implausible == {"voltage": 1}
+        assert assembler.last_implausible is not None
+        assert f"{part.voltage:g} V" in assembler.last_implausible
+
+
 def test_unknown_ids_are_none() -> None:
     assert decode_frame(0x307, frame("12 34 56 78 56 49 43 00")) is None
     assert decode_frame(0x373, bytes(8)) is None
@@ -305,7 +409,7 @@ def test_unknown_ids_are_none() -> None:
         (0x359, "00 00 00 00"),
         (0x35C, ""),
         (0x35E, ""),
-        (0x35A, "00 00 00 00 00 00 00"),
+        (0x35A, "00 00 00 00 00 00"),
         (0x35F, "4C 49 01 03 3C"),
     ],
 )
@@ -644,3 +748,30 @@ def test_decode_capture_replays_a_mixed_capture() -> None:
     assert result.error_count == 2
     assert [e.line_number for e in result.errors] == [4, 6]
     assert "0x356" in result.errors[0].reason
+
+
+def test_real_smartbms_capture_shows_a_healthy_bank() -> None:
+    """The real Venus OS dump of a working SmartBMS: no protection, no warning, 52.17 V."""
+    path = Path(__file__).parent / "captures" / "can" / "real"
+    result = decode_capture((path / "venus_smartbms_lookalike_candump.txt").read_text())
+    assert result.firmware == "v1.3"
+    assert result.bank.protections == frozenset()
+    assert result.bank.alarms == frozenset()
+    assert result.bank.voltage == pytest.approx(52.17)
+
+
+def test_35a_reported_flags_leave_out_unreported_slots() -> None:
+    """Slots sent as ``00`` are not observed by the BMS: they are not among the reported
+    flags, while active and normal slots are (Pylontech's all-zero frame reports none)."""
+    healthy = decode_frame(0x35A, frame("AA AA AA 02 AA AA AA 02"))
+    assert isinstance(healthy, CanSmaAlarms)
+    assert Protection.UNDER_VOLTAGE in healthy.reported_flags
+    assert Alarm.CELL_IMBALANCE in healthy.reported_flags
+    # Only the alarm word's voltage slots (1, 2), one normal and one active.
+    partial = decode_frame(0x35A, frame("18 00 00 00 00 00 00 00"))
+    assert isinstance(partial, CanSmaAlarms)
+    assert partial.reported_flags == {Protection.OVER_VOLTAGE, Protection.UNDER_VOLTAGE}
+    assert partial.protections == {Protection.UNDER_VOLTAGE}
+    zeros = decode_frame(0x35A, bytes(8))
+    assert isinstance(zeros, CanSmaAlarms)
+    assert zeros.reported_flags == frozenset()

@@ -903,3 +903,138 @@ def test_glued_prompts_before_an_echo_are_all_stripped() -> None:
     (response,) = split_transcript(text)
     assert response.command == "bat 1"
     assert response.prompt == "pylon>"
+
+
+# --- issue 10: what the console can tell, bounds, SOH 0 ------------------------------------
+
+REAL = CAPTURES / "real"
+
+
+def _pwr1_with_events(bat: str, power: str) -> str:
+    """The real US3000C `pwr 1` block with other event words (the layout stays as captured)."""
+    text = (REAL / "us3000c_pwr1.txt").read_text()
+    text = text.replace(" Bat Events      : 0x0        ", f" Bat Events      : {bat}")
+    return text.replace(" Power Events    : 0x0        ", f" Power Events    : {power}")
+
+
+@pytest.mark.parametrize(
+    ("bat", "power", "protections", "alarms"),
+    [
+        # Named protections (the `Protect ENA` vocabulary) are protections ...
+        ("0x8        BUV", "0x40       COC", {"cell_under_voltage", "charge_over_current"}, set()),
+        ("0x0", "0x401      POV SC", {"module_over_voltage", "short_circuit"}, set()),
+        ("0x10       CBOT", "0x0", {"charge_over_temperature"}, set()),
+        # ... warnings stay warnings (the captured `0x2 BHV`) ...
+        ("0x2        BHV", "0x0", set(), {"cell_high_voltage"}),
+        # ... and Pytes' unprefixed words take their field's side.
+        ("0x8        UV", "0x8        UV", {"cell_under_voltage", "module_under_voltage"}, set()),
+        ("0x20       LT", "0x0", set(), {"low_temperature"}),
+    ],
+)
+def test_pwr_detail_events_tell_protections_from_warnings(
+    bat: str, power: str, protections: set[str], alarms: set[str]
+) -> None:
+    module = modules_from_pwr(parse_pwr(response("con01_pwr_us5000_stack")))[0]
+    detail = parse_pwr_detail(_pwr1_with_events(bat, power))
+    applied = apply_pwr_detail(module, detail)
+    assert {str(p) for p in applied.protections} == protections
+    assert {str(a) for a in applied.alarms} - {str(a) for a in module.alarms} == alarms
+
+
+def test_pwr_state_columns_never_claim_a_protection() -> None:
+    """`Low`/`High` in the table is the warning level: alarms, never a protection."""
+    row = (REAL / "esphome_pwr_row_syserror_low.txt").read_text()
+    low = row.replace("SysError", "Dischg  ")
+    module = modules_from_pwr(parse_pwr(low))[0]
+    assert module.protections == frozenset()
+    assert Alarm.MODULE_LOW_VOLTAGE in module.alarms
+    assert Alarm.CELL_LOW_VOLTAGE in module.alarms
+
+
+def test_pwr_rows_beyond_the_slots_are_skipped() -> None:
+    """Slot 100 (and 0) are outside every supported group: left out, reported, not a module."""
+    text = capture("con01_pwr_us5000_stack").decode("latin-1")
+    lines = text.replace("\r", "").split("\n")
+    first_row = next(line for line in lines if line.startswith("1 "))
+    extra = [first_row.replace("1 ", "100", 1), first_row.replace("1 ", "0 ", 1)]
+    at = lines.index(first_row)
+    table = parse_pwr(lines[: at + 1] + extra + lines[at + 1 :])
+    assert table.skipped == (100, 0)
+    assert [row.index for row in table.rows] == [row.index for row in parse_pwr(text).rows]
+    assert all(1 <= row.index <= 32 for row in table.rows)
+
+
+def test_bat_with_more_cells_than_supported_is_a_protocol_error() -> None:
+    text = (REAL / "us2000c_b67_bat1.txt").read_text().replace("\r", "")
+    lines = text.split("\n")
+    header = next(i for i, line in enumerate(lines) if line.startswith("Battery"))
+    rows = [line for line in lines[header + 1 :] if line[:1].isdigit()]
+    assert len(parse_bat(lines)) == 15
+    many = [lines[header]] + [f"{n:<9}{row[9:]}" for n, row in enumerate(rows * 2)]
+    with pytest.raises(ProtocolError, match="30 cells"):
+        parse_bat(many)
+
+
+def test_stat_soh_zero_is_not_reported() -> None:
+    """US2000C B68.2 prints `SOH : 0` beside a Normal SOH status: no health value."""
+    text = capture("con13_stat1_us5000").decode("latin-1")
+    zero = text.replace("SOH             :      100", "SOH             :        0")
+    assert zero != text
+    module = modules_from_pwr(parse_pwr(response("con01_pwr_us5000_stack")))[0]
+    assert apply_stat(module, parse_stat(zero)).soh is None
+    assert apply_stat(module, parse_stat(text)).soh == 100
+    # A later unreported value does not wipe a known one.
+    known = apply_stat(module, parse_stat(text))
+    assert apply_stat(known, parse_stat(zero)).soh == 100
+
+
+def test_pwrsys_soh_zero_is_not_reported() -> None:
+    text = (REAL / "us2000c_b67_pwrsys.txt").read_text()
+    bank = bank_from_pwrsys(parse_pwrsys(text))
+    assert bank.soh
+    line = next(line for line in text.splitlines() if "System SOH" in line)
+    zero = text.replace(line, line.replace(str(round(bank.soh)), "0"))
+    assert bank_from_pwrsys(parse_pwrsys(zero)).soh is None
+
+
+def test_the_console_capability_row_is_what_the_mapping_can_report() -> None:
+    """Every flag the console mapping can produce is in the CONSOLE row, and nothing else."""
+    from custom_components.pylontech.core.capabilities import CONSOLE
+    from custom_components.pylontech.core.protocol import console_mapping
+    from custom_components.pylontech.core.protocol.console_parsers import EventField, PwrRow
+
+    flags: set[Protection | Alarm] = set()
+    for state in ("Low", "High"):
+        for current in (1.0, -1.0):
+            row = PwrRow(
+                index=1,
+                state="SysError",
+                current=current,
+                voltage_state=state,
+                current_state=state,
+                temperature_state=state,
+                cell_voltage_state=state,
+                cell_temperature_state=state,
+                mosfet_temperature_state=state,
+                system_alarm_state="Alarm",
+            )
+            module = modules_from_pwr(PwrTable(columns=(), rows=(row,)))[0]
+            flags |= module.protections | module.alarms
+    names = (
+        *console_mapping._NAMED_PROTECTIONS,
+        *console_mapping._NAMED_ALARMS,
+        *console_mapping._UNPREFIXED,
+    )
+    for name in names:
+        for field in ("bat_events", "power_events"):
+            detail = PwrDetail(**{field: EventField(1, (name,), f"0x1 {name}")})  # type: ignore[arg-type]
+            applied = apply_pwr_detail(
+                modules_from_pwr(parse_pwr(response("con01_pwr_us5000_stack")))[0], detail
+            )
+            flags |= applied.protections | applied.alarms
+    fault = apply_pwr_detail(
+        modules_from_pwr(parse_pwr(response("con01_pwr_us5000_stack")))[0],
+        PwrDetail(system_fault=EventField(8, (), "0x8")),
+    )
+    flags |= fault.protections
+    assert flags == set(CONSOLE.module_flags)

@@ -279,7 +279,7 @@ def test_encode_request_documented_forms() -> None:
     assert encode_request(Command.GET_ANALOG_VALUES, 1) == b"~20014642E00201FD35\r"
 
 
-@pytest.mark.parametrize("command", [0x94, 0x95, 0x99, 0x91, 0x90, 0x82, 0x60, 0x61, 0x00, 0x300])
+@pytest.mark.parametrize("command", [0x94, 0x95, 0x99, 0x91, 0x90, 0x82, 0x60, 0x62, 0x00, 0x300])
 def test_write_and_unknown_commands_are_refused(command: int) -> None:
     with pytest.raises(CommandNotAllowedError):
         encode_request(command, 2)
@@ -303,7 +303,8 @@ def test_no_route_to_a_write_frame() -> None:
     with pytest.raises(CommandNotAllowedError):
         encode_request(True, 2)  # type: ignore[arg-type]
     assert frozenset(Command) == rs485.READ_COMMANDS
-    assert {int(c) for c in Command} == {0x4F, 0x51, 0x42, 0x44, 0x47, 0x92, 0x93, 0x96}
+    # 0x61 (V3.5 system analog data) is a read; 0x60/0x62/0x63 are not needed and not allowed.
+    assert {int(c) for c in Command} == {0x4F, 0x51, 0x42, 0x44, 0x47, 0x61, 0x92, 0x93, 0x96}
 
 
 def test_decode_request() -> None:
@@ -527,7 +528,7 @@ def test_alarm_states_and_status_bits_map_to_named_flags() -> None:
         charge_current_state=LimitState.HIGH,
         voltage_state=LimitState.LOW,
         discharge_current_state=LimitState.HIGH,
-        status1=0xF7,
+        status1=0xF6,  # every protection bit but module over-voltage (contradicts UV)
         status2=0x08,
         status3=0x49,
         status4=0x01,
@@ -544,7 +545,6 @@ def test_alarm_states_and_status_bits_map_to_named_flags() -> None:
         Protection.DISCHARGE_OVER_CURRENT,
         Protection.CHARGE_OVER_CURRENT,
         Protection.CELL_UNDER_VOLTAGE,
-        Protection.MODULE_OVER_VOLTAGE,
     }
     fields = rs485.alarm_fields(decoded)
     assert fields["protections"] == decoded.status_protections | {
@@ -699,7 +699,7 @@ def test_rs_93_and_rs_96_vectors_and_identity() -> None:
     assert isinstance(maker, rs485.ManufacturerInfoResponse)
     module = rs485.apply_identity(Module(index=1), manufacturer_info=maker, serial=a, software=sw)
     assert (module.model, module.manufacturer, module.serial_number) == (
-        "US2KBPL", "Pylon", "HPTCR03171112590",
+        "US2KBPL", "Pylontech", "HPTCR03171112590",
     )  # fmt: skip
     assert module.firmware == "2.3"
     assert ("mainline_version", "0.6.5") in module.extra
@@ -854,9 +854,14 @@ def test_bank_from_one_poll() -> None:
     assert second.state is None  # no 0x44 for module 2
     assert ("charge_current_limit", "102") in master.extra
     assert bank.protocol_version == "2.0"
-    assert (bank.model, bank.manufacturer, bank.firmware) == ("US2KBPL", "Pylon", "2.3")
+    # 0x51's "Pylon" is Pylontech's short form; every module of the stack gets the model.
+    assert (bank.model, bank.manufacturer, bank.firmware) == ("US2KBPL", "Pylontech", "2.3")
+    assert {(m.model, m.manufacturer) for m in bank.modules} == {("US2KBPL", "Pylontech")}
     assert bank.serial_number == "HPTCR03171112590"  # filled from the master by with_totals
-    assert (bank.charge_current_limit, bank.discharge_current_limit) == (25.0, 25.0)
+    # The master's 0x92 is its own limits; with modules 2 and 3 unasked the bank's are unknown.
+    assert (master.charge_current_limit, master.discharge_current_limit) == (25.0, 25.0)
+    assert second.charge_current_limit is None
+    assert bank.charge_current_limit is bank.discharge_current_limit is None
     assert bank.module_count == 3
     assert bank.current == -7.8
     assert bank.remaining_capacity == 100.5

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
+import pytest
 
-from custom_components.pylontech.core.errors import ProtocolError
+from custom_components.pylontech.core.bounds import (
+    MAX_CELLS_PER_MODULE,
+    MAX_TEMPERATURES_PER_MODULE,
+)
+from custom_components.pylontech.core.errors import ImplausibleValueError, ProtocolError
 from custom_components.pylontech.core.model import LimitState
 from custom_components.pylontech.core.protocol import rs485
 from custom_components.pylontech.core.protocol.rs485 import (
@@ -141,8 +146,8 @@ def analog_records(draw: st.DrawFn) -> AnalogRecord:
     user_defined = draw(st.sampled_from([2, 4]))
     capacity = st.integers(0, 0xFFFF if user_defined == 2 else 0xFFFFFF).map(lambda m: m / 1000)
     return AnalogRecord(
-        cell_voltages=tuple(draw(st.lists(_volts, min_size=1, max_size=16))),
-        temperatures=tuple(draw(st.lists(_temps, max_size=7))),
+        cell_voltages=tuple(draw(st.lists(_volts, min_size=1, max_size=MAX_CELLS_PER_MODULE))),
+        temperatures=tuple(draw(st.lists(_temps, max_size=MAX_TEMPERATURES_PER_MODULE))),
         current=draw(st.integers(-32768, 32767)) / 10,
         voltage=draw(st.integers(0, 0xFFFF)) / 1000,
         remaining_capacity=draw(capacity),
@@ -155,17 +160,27 @@ def analog_records(draw: st.DrawFn) -> AnalogRecord:
 @st.composite
 def alarm_records(draw: st.DrawFn, *, last: bool) -> AlarmRecord:
     extra = draw(st.binary(max_size=3) if last else st.sampled_from([b"", b"\x00"]))
+    cells = tuple(draw(st.lists(_states, min_size=1, max_size=MAX_CELLS_PER_MODULE)))
+    # Only what a working BMS can send: reserved bits clear, no contradictory pair, cell
+    # error bits only for cells the record has (the others are tested to be refused).
+    status1 = draw(st.integers(0, 255)) & ~rs485.STATUS1_RESERVED
+    if status1 & 0x81 == 0x81:
+        status1 &= ~0x01
+    status3 = draw(st.integers(0, 255)) & ~rs485.STATUS3_RESERVED
+    if status3 & 0xC0 == 0xC0:
+        status3 &= ~0x40
+    cell_bits = draw(st.integers(0, 0xFFFF)) & ((1 << len(cells)) - 1)
     return AlarmRecord(
-        cell_states=tuple(draw(st.lists(_states, min_size=1, max_size=16))),
-        temperature_states=tuple(draw(st.lists(_states, max_size=7))),
+        cell_states=cells,
+        temperature_states=tuple(draw(st.lists(_states, max_size=MAX_TEMPERATURES_PER_MODULE))),
         charge_current_state=draw(_states),
         voltage_state=draw(_states),
         discharge_current_state=draw(_states),
-        status1=draw(st.integers(0, 255)),
-        status2=draw(st.integers(0, 255)),
-        status3=draw(st.integers(0, 255)),
-        status4=draw(st.integers(0, 255)),
-        status5=draw(st.integers(0, 255)),
+        status1=status1,
+        status2=draw(st.integers(0, 255)) & ~rs485.STATUS2_RESERVED,
+        status3=status3,
+        status4=cell_bits & 0xFF,
+        status5=cell_bits >> 8,
         extra=extra,
     )
 
@@ -302,3 +317,39 @@ def test_encode_request_only_allow_list(command: int, adr: int, info: int) -> No
     request = rs485.decode_request(raw)
     assert request.command in rs485.READ_COMMANDS
     assert len(request.info) <= 1
+
+
+@given(
+    st.integers(1, MAX_CELLS_PER_MODULE),
+    st.integers(0, 255),
+    st.integers(0, 255),
+    st.integers(0, 255),
+    st.integers(0, 0xFFFF),
+)
+def test_alarm_records_no_bms_can_send_are_refused(
+    cells: int, status1: int, status2: int, status3: int, cell_bits: int
+) -> None:
+    """Reserved bits, contradictory pairs or errors of absent cells: never decoded."""
+    record = AlarmRecord(
+        cell_states=(LimitState.NORMAL,) * cells,
+        temperature_states=(LimitState.NORMAL,) * 5,
+        status1=status1,
+        status2=status2,
+        status3=status3,
+        status4=cell_bits & 0xFF,
+        status5=cell_bits >> 8,
+    )
+    impossible = (
+        status1 & rs485.STATUS1_RESERVED
+        or status1 & 0x81 == 0x81
+        or status2 & rs485.STATUS2_RESERVED
+        or status3 & rs485.STATUS3_RESERVED
+        or status3 & 0xC0 == 0xC0
+        or cell_bits >> cells
+    )
+    raw = rs485.encode_alarm_response(2, [record], all_modules=False)
+    if impossible:
+        with pytest.raises(ImplausibleValueError):
+            rs485.decode_alarm(rs485.decode_frame(raw))
+    else:
+        assert rs485.decode_alarm(rs485.decode_frame(raw)).records == (record,)

@@ -8,12 +8,16 @@ import socket
 from typing import Any
 from unittest.mock import patch
 
-from homeassistant.config_entries import SOURCE_USB, SOURCE_USER
+from homeassistant.config_entries import SOURCE_USB, SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import translation
 from homeassistant.helpers.service_info.usb import UsbServiceInfo
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+import voluptuous as vol
 
 from custom_components.pylontech.config_flow import (
     InvalidUrlError,
@@ -36,8 +40,11 @@ from custom_components.pylontech.const import (
     LINK_CAN,
     LINK_CONSOLE,
     LINK_RS485,
+    MAX_SCAN_INTERVAL,
+    MIN_SCAN_INTERVAL,
 )
 from custom_components.pylontech.core import errors
+from custom_components.pylontech.core.bounds import MAX_RS485_GROUP, MIN_RS485_GROUP
 from custom_components.pylontech.core.protocol import rs485 as rs485_codec
 from simulator.faults import LinkFault
 from simulator.simulator import BatterySimulator
@@ -682,3 +689,335 @@ async def test_reconfigure_console_to_gateway(
     assert entry.data[CONF_URL] == simulator.console_url
     await hass.async_block_till_done()
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+# --- what the frontend submits: retry after a failure, ranges, ports of another kind ---------
+
+
+def _shown_values(result: dict[str, Any]) -> dict[str, Any]:
+    """What a form submits when the user changes nothing: suggested values, then defaults."""
+    values: dict[str, Any] = {}
+    for marker in result["data_schema"].schema:
+        suggested = (marker.description or {}).get("suggested_value")
+        if suggested is not None:
+            values[str(marker)] = suggested
+        elif not isinstance(marker.default, type(vol.UNDEFINED)):
+            values[str(marker)] = marker.default()
+    return values
+
+
+def _frontend_initial(fields: list[dict[str, Any]]) -> dict[str, Any]:
+    """The frontend's first form data from the serialized schema (computeInitialHaFormData).
+
+    Order matters and is the frontend's: suggested value, default, then for a required
+    field a plain ``type`` before any selector (an ``integer`` type starts at 0).
+    """
+    data: dict[str, Any] = {}
+    for field in fields:
+        name = field["name"]
+        suggested = (field.get("description") or {}).get("suggested_value")
+        if suggested is not None:
+            data[name] = suggested
+        elif "default" in field:
+            data[name] = field["default"]
+        elif not field.get("required"):
+            continue
+        elif field.get("type") == "integer":
+            data[name] = field.get("valueMin", 0)
+        elif field.get("type") == "string":
+            data[name] = ""
+        elif "number" in field.get("selector", {}):
+            data[name] = field["selector"]["number"].get("min", 0)
+        elif "select" in field.get("selector", {}):
+            data[name] = field["selector"]["select"]["options"][0]
+        else:
+            data[name] = ""
+    return data
+
+
+async def _error_text(hass: HomeAssistant, result: dict[str, Any], field: str) -> str:
+    """The English message a form shows for one field's error, placeholders filled."""
+    texts = await translation.async_get_translations(hass, "en", "config", [DOMAIN])
+    key = result["errors"][field]
+    template = texts[f"component.{DOMAIN}.config.error.{key}"]
+    return template.format(**result["description_placeholders"])
+
+
+async def _rest_flow(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator
+) -> tuple[Any, str, dict[str, Any]]:
+    """Open the user flow through the REST API the frontend uses; returns the first form."""
+    # The integration's dependencies too: nothing may register routes once the client runs.
+    for component in ("config", "usb"):
+        assert await async_setup_component(hass, component, {})
+    client = await hass_client()
+    resp = await client.post("/api/config/config_entries/flow", json={"handler": DOMAIN})
+    assert resp.status == 200, await resp.text()
+    flow_id = (await resp.json())["flow_id"]
+    for step in (LINK_RS485, "rs485_network"):
+        resp = await client.post(
+            f"/api/config/config_entries/flow/{flow_id}", json={"next_step_id": step}
+        )
+        assert resp.status == 200, await resp.text()
+    return client, flow_id, await resp.json()
+
+
+async def test_rest_retry_after_failed_attempt(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, simulator: BatterySimulator
+) -> None:
+    """Through the REST API: wrong port, then the re-shown form with the right port works.
+
+    The frontend submits every field of the re-shown form as it was pre-filled; each
+    must pass the form's own schema (a baud rate pre-filled as 115200 instead of
+    "115200" failed with "expected str" on every later submit).
+    """
+    client, flow_id, form = await _rest_flow(hass, hass_client)
+    initial = _frontend_initial(form["data_schema"])
+    assert initial["port"] != 0  # a required port box starts at its minimum, not 0
+    assert initial["port"] == 1
+    resp = await client.post(
+        f"/api/config/config_entries/flow/{flow_id}",
+        json={**initial, "host": "127.0.0.1", "port": _closed_port()},
+    )
+    assert resp.status == 200, await resp.text()
+    form = await resp.json()
+    assert form["errors"] == {"base": "cannot_connect"}
+    resubmit = _frontend_initial(form["data_schema"])
+    assert resubmit["host"] == "127.0.0.1"
+    resp = await client.post(
+        f"/api/config/config_entries/flow/{flow_id}",
+        json={**resubmit, "port": _port(simulator.rs485_url)},
+    )
+    assert resp.status == 200, await resp.text()
+    done = await resp.json()
+    assert done["type"] == "create_entry"
+    entry = hass.config_entries.async_get_entry(done["result"]["entry_id"])
+    assert entry is not None
+    assert entry.data[CONF_URL] == simulator.rs485_url
+    assert entry.data["baudrate"] == 115200
+
+
+async def test_rest_port_out_of_range_is_a_translated_integer_error(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, simulator: BatterySimulator
+) -> None:
+    """A port beyond 65535 is a field error in words with whole numbers, not a 400."""
+    client, flow_id, form = await _rest_flow(hass, hass_client)
+    base = {**_frontend_initial(form["data_schema"]), "host": "127.0.0.1"}
+    resp = await client.post(
+        f"/api/config/config_entries/flow/{flow_id}", json={**base, "port": 70000}
+    )
+    assert resp.status == 200, await resp.text()
+    form = await resp.json()
+    assert form["errors"] == {"port": "port_range"}
+    text = await _error_text(hass, form, "port")
+    assert "65535" in text
+    assert "." not in text.rstrip(".")  # "1 to 65535", never "1.0" or "65535.0"
+    resp = await client.post(
+        f"/api/config/config_entries/flow/{flow_id}",
+        json={**_frontend_initial(form["data_schema"]), "port": _port(simulator.rs485_url)},
+    )
+    assert (await resp.json())["type"] == "create_entry"
+
+
+async def test_group_outside_the_dip_switch_range(
+    hass: HomeAssistant, simulator: BatterySimulator
+) -> None:
+    """Group 9 cannot be set on a master: a translated field error, nothing probed."""
+    result = await _start(hass, LINK_RS485, "rs485_serial")
+    form = {"device": simulator.rs485_url, "baudrate": "115200"}
+    with patch("custom_components.pylontech.config_flow.probe_rs485") as probe:
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {**form, "group": 9}
+        )
+    probe.assert_not_called()
+    assert result["errors"] == {"group": "group_range"}
+    text = await _error_text(hass, result, "group")
+    assert f"{MIN_RS485_GROUP} to {MAX_RS485_GROUP}" in text
+    assert "group" not in _shown_values(result) or _shown_values(result)["group"] != 9
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**_shown_values(result), "group": 0}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["group"] == 0
+
+
+@pytest.mark.parametrize(
+    ("menu", "step", "port_of", "error"),
+    [
+        (LINK_RS485, "rs485_network", "console_url", "port_is_console"),
+        (LINK_RS485, "rs485_network", "can_channel", "port_is_can"),
+        (LINK_CONSOLE, "console_network", "rs485_url", "port_is_rs485"),
+    ],
+)
+async def test_another_battery_port_is_named(
+    hass: HomeAssistant,
+    simulator: BatterySimulator,
+    menu: str,
+    step: str,
+    port_of: str,
+    error: str,
+) -> None:
+    """The console (or CAN) port entered where RS485 was asked for says which port it is."""
+    result = await _start(hass, menu, step)
+    right = simulator.rs485_url if menu == LINK_RS485 else simulator.console_url
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            **_shown_values(result),
+            "host": "127.0.0.1",
+            "port": _port(getattr(simulator, port_of)),
+        },
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**_shown_values(result), "port": _port(right)}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+@pytest.fixture
+async def dropping_server(socket_enabled: None) -> AsyncIterator[int]:
+    """A gateway that accepts a connection and closes it at once (a crashed ser2net)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_dropping_gateway_error_has_no_reconnect_text(
+    hass: HomeAssistant, simulator: BatterySimulator, dropping_server: int
+) -> None:
+    """The form quotes the cause, not the link's reconnect schedule."""
+    result = await _start(hass, LINK_RS485, "rs485_network")
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {**_shown_values(result), "host": "127.0.0.1", "port": dropping_server},
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+    error = result["description_placeholders"]["error"]
+    assert "connection" in error  # the cause: the gateway dropped the connection
+    assert "reconnecting" not in error
+    assert "last error" not in error
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**_shown_values(result), "port": _port(simulator.rs485_url)}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_reconfigure_retry_after_failed_attempt(
+    hass: HomeAssistant, simulator: BatterySimulator
+) -> None:
+    """Reconfigure pre-fills the entry, fails on its dead port, then takes the new one."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        data={**rs485_data(simulator), CONF_URL: f"socket://127.0.0.1:{_closed_port()}"},
+        unique_id=master_serial(simulator),
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "rs485_network"}
+    )
+    shown = _shown_values(result)
+    assert shown["host"] == "127.0.0.1"
+    assert shown["baudrate"] == "115200"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], shown)
+    assert result["errors"] == {"base": "cannot_connect"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**_shown_values(result), "port": _port(simulator.rs485_url)}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data[CONF_URL] == simulator.rs485_url
+    await hass.async_block_till_done()
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_usb_retry_after_failed_attempt(
+    hass: HomeAssistant, simulator: BatterySimulator
+) -> None:
+    """The discovered adapter's form, re-shown after an error, submits as shown."""
+    with patch(
+        "custom_components.pylontech.config_flow.usb.get_serial_by_id",
+        return_value=simulator.rs485_url,
+    ):
+        result = await hass.config_entries.flow.async_init(
+            DOMAIN, context={"source": SOURCE_USB}, data=_usb("/dev/ttyUSB0", "1a86", "7523")
+        )
+    simulator.faults.inject_link_fault("rs485", LinkFault.WRONG_BAUD)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**_shown_values(result), CONF_LINK: LINK_RS485}
+    )
+    assert result["errors"] == {"base": "wrong_baud"}
+    simulator.faults.clear_link_fault("rs485")
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _shown_values(result)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_options_retry_after_range_error(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """An interval out of range is a translated field error; the re-shown form then saves."""
+    entry = init_integration
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**_shown_values(result), CONF_SCAN_INTERVAL: 1}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_SCAN_INTERVAL: "scan_interval_range"}
+    texts = await translation.async_get_translations(hass, "en", "options", [DOMAIN])
+    text = texts[f"component.{DOMAIN}.options.error.scan_interval_range"].format(
+        **result["description_placeholders"]
+    )
+    assert f"{MIN_SCAN_INTERVAL} to {MAX_SCAN_INTERVAL}" in text
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**_shown_values(result), CONF_SCAN_INTERVAL: 7}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.options[CONF_SCAN_INTERVAL] == 7
+
+
+async def test_entry_with_impossible_group_fails_clearly_and_is_reconfigured(
+    hass: HomeAssistant, simulator: BatterySimulator
+) -> None:
+    """An entry stored with group 9: a translated setup error, then fixed by reconfiguring.
+
+    The reconfigure form does not offer the impossible group back.
+    """
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        data={**rs485_data(simulator), "group": 9},
+        unique_id=master_serial(simulator),
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    # Not loaded, with the reason in words (whether it retries is the setup's choice).
+    assert entry.state in {ConfigEntryState.SETUP_ERROR, ConfigEntryState.SETUP_RETRY}
+    assert entry.error_reason_translation_key == "invalid_link_settings"
+    assert entry.reason is not None
+    assert "group 9" in entry.reason
+
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "rs485_serial"}
+    )
+    shown = _shown_values(result)
+    assert shown["device"] == simulator.rs485_url
+    assert shown["group"] == 0
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], shown)
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert entry.data["group"] == 0
+    assert entry.state is ConfigEntryState.LOADED
+    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from typing import Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
@@ -17,12 +19,18 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import paths
 
-from custom_components.pylontech.const import DOMAIN
+from custom_components.pylontech.const import (
+    CONF_COMPANION,
+    CONF_DETAIL_INTERVAL,
+    CONF_URL,
+    DOMAIN,
+)
 from custom_components.pylontech.coordinator import module_device_identifier
 from custom_components.pylontech.core.model import Protection
+from simulator.faults import LinkFault
 from simulator.simulator import BatterySimulator
 
-from .conftest import can_data, setup_entry
+from .conftest import can_data, rs485_data, setup_entry
 
 _PORT = re.compile(r"\*\*REDACTED\*\*:\d+")
 
@@ -48,6 +56,17 @@ def _assert_no_serials(data: Any, simulator: BatterySimulator) -> None:
     for serial in _serials(simulator):
         assert serial not in text
         assert serial.encode().hex().upper() not in text
+
+
+def _strings(data: Any) -> list[str]:
+    """Every string in a JSON-like structure."""
+    if isinstance(data, str):
+        return [data]
+    if isinstance(data, dict):
+        return [s for value in data.values() for s in _strings(value)]
+    if isinstance(data, list):
+        return [s for value in data for s in _strings(value)]
+    return []
 
 
 def _stable(data: dict[str, Any]) -> dict[str, Any]:
@@ -150,5 +169,68 @@ async def test_can_entry_diagnostics(
         for line in can_link["traffic"]
     )
     assert diagnostics["snapshot"]["bank"]["charge_voltage_limit"] is not None
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+GATEWAY = "battery-gw.home.example"
+
+
+@pytest.fixture
+def gateway_name(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A host name for the simulator's address, as a LAN's DNS would give a gateway."""
+    resolve = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        return resolve("127.0.0.1" if host == GATEWAY else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return GATEWAY
+
+
+async def test_failing_gateway_leaves_no_host_in_diagnostics(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    simulator: BatterySimulator,
+    gateway_name: str,
+) -> None:
+    """A gateway that drops the link: its host is in error texts, never in the diagnostics.
+
+    The RS485 gateway is named by host name, the CAN companion by IP address; both links'
+    errors (stats, last exception, reconnect state) must lose the host but keep the port.
+    """
+    rs485_port = int(simulator.rs485_url.rsplit(":", 1)[1])
+    entry = await setup_entry(
+        hass,
+        MockConfigEntry(
+            domain=DOMAIN,
+            data={**rs485_data(simulator), CONF_URL: f"socket://{gateway_name}:{rs485_port}"},
+            options={CONF_DETAIL_INTERVAL: 600, CONF_COMPANION: can_data(simulator)},
+            unique_id=simulator.bank.serial(1),
+        ),
+    )
+    coordinator = entry.runtime_data.coordinator
+    simulator.faults.inject_link_fault("rs485", LinkFault.DROP)
+    await coordinator.async_refresh()
+    await coordinator.async_refresh()  # the second attempt meets the reconnect backoff
+    link_error = coordinator.link.stats.last_error
+    assert link_error is not None
+    assert gateway_name in link_error  # the raw error names the gateway ...
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    text = json.dumps(diagnostics)
+    for host in (gateway_name, "home.example", "127.0.0.1"):
+        assert host not in text  # ... the diagnostics never do
+    stats = diagnostics["coordinator"]["link"]["stats"]
+    assert stats["last_error"].count("**REDACTED**") >= 1
+    assert str(rs485_port) in stats["last_error"]  # the port helps support and stays
+    errors = [line for line in _strings(diagnostics) if "connection" in line]
+    assert errors
+    assert all("**REDACTED**" in line for line in errors)
+    assert diagnostics["entry"]["options"][CONF_COMPANION]["can_channel"].startswith(
+        "socket://**REDACTED**:"
+    )
+    _assert_no_serials(diagnostics, simulator)
+    simulator.faults.clear_link_fault("rs485")
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()

@@ -12,7 +12,7 @@ import pytest
 from custom_components.pylontech import binary_sensor, sensor
 from custom_components.pylontech.core.faults import FAULTS
 from custom_components.pylontech.core.faults.catalog import LOCATION_PLACEHOLDERS
-from custom_components.pylontech.issues import FIXABLE
+from custom_components.pylontech.issues import FIXABLE, ISSUE_BANK_PLACEHOLDER
 
 PACKAGE = Path(sensor.__file__).parent
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -46,7 +46,7 @@ def test_every_fault_has_an_issue_text() -> None:
     assert set(issues) == {str(f.key) for f in FAULTS}
     for fault in FAULTS:
         text = issues[fault.key]
-        assert text["title"] == fault.title
+        assert text["title"] == f"{{{ISSUE_BANK_PLACEHOLDER}}}: {fault.title}"
         description = text["description"]
         for part in (fault.meaning, fault.bms_action, fault.recovery, *fault.fix_steps):
             assert part in description, (fault.key, part)
@@ -57,14 +57,18 @@ def test_every_fault_has_an_issue_text() -> None:
             assert confirm["title"]
             assert set(PLACEHOLDER.findall(confirm["description"])) <= {
                 *LOCATION_PLACEHOLDERS,
+                ISSUE_BANK_PLACEHOLDER,
                 *fault.placeholders,
             }
             assert text["fix_flow"]["abort"]["not_loaded"]
         else:
             assert "fix_flow" not in text
-        allowed = {*LOCATION_PLACEHOLDERS, *fault.placeholders}
+        allowed = {*LOCATION_PLACEHOLDERS, ISSUE_BANK_PLACEHOLDER, *fault.placeholders}
         used = set(PLACEHOLDER.findall(description)) | set(PLACEHOLDER.findall(text["title"]))
         assert used <= allowed, (fault.key, used - allowed)
+        # Two banks' repairs must say which bank they concern.
+        assert ISSUE_BANK_PLACEHOLDER in PLACEHOLDER.findall(text["title"]), fault.key
+        assert ISSUE_BANK_PLACEHOLDER in PLACEHOLDER.findall(description), fault.key
 
 
 def _entity_keys() -> dict[str, set[str]]:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from custom_components.pylontech.core.errors import CanInterfaceError, CommandNotAllowedError
-from custom_components.pylontech.core.links import CanLink
+from custom_components.pylontech.core.links import CanLink, probe_can
 from custom_components.pylontech.core.model import Bank, Protection
 from custom_components.pylontech.core.protocol import can as codec
 
@@ -206,3 +206,77 @@ async def test_diagnostics_replay_as_candump(make_simulator: Any) -> None:
     records = [codec.parse_candump_line(line) for line in diagnostics["traffic"]]
     assert all(r is not None for r in records)
     assert {r.can_id for r in records if r is not None} >= {0x351, 0x355, 0x356, 0x359}
+
+
+HEALTHY_SMARTBMS_35A = bytes.fromhex("AAAAAA02AAAAAA02")
+
+
+async def test_a_healthy_foreign_bms_raises_no_flag(make_simulator: Any) -> None:
+    """A working non-Pylontech BMS (0x35A all "10" = normal, DLC 8 and DLC 7): no flag."""
+    async with make_simulator(modules=2, can_period=PERIOD, can_firmware="v1.3") as sim:
+        sim.can.send_raw(codec.SMA_ALARMS_ID, HEALTHY_SMARTBMS_35A)
+        updates: list[Bank] = []
+        link = CanLink("slcan", sim.can_channel, on_update=updates.append)
+        await link.start()
+        try:
+            await wait_for(lambda: link._assembler.part(codec.SMA_ALARMS_ID) is not None)
+            await wait_for(lambda: len(updates) >= 1)
+            assert updates[-1].protections == frozenset()
+            assert updates[-1].alarms == frozenset()
+            # The same BMS trips its low-voltage alarm, then sends the short 7-byte frame.
+            sim.can.send_raw(codec.SMA_ALARMS_ID, bytes.fromhex("9AAAAA02AAAAAA"))
+            await wait_for(lambda: Protection.UNDER_VOLTAGE in updates[-1].protections)
+            assert updates[-1].alarms == frozenset()
+            sim.can.send_raw(codec.SMA_ALARMS_ID, HEALTHY_SMARTBMS_35A[:7])
+            await wait_for(lambda: not updates[-1].protections)
+        finally:
+            await link.stop()
+        assert link.stats.decode_errors == 0
+
+
+async def test_frames_beyond_any_bank_are_counted_not_published(make_simulator: Any) -> None:
+    """255 modules and 0xFF status bytes in 0x359 are refused and counted; a 5.22 V bank
+    voltage (0.1 V units) is withheld; everything else in the cycle stays live, and the
+    true values return by themselves once the frames are right again."""
+    async with make_simulator(modules=4, can_period=PERIOD) as sim:
+        updates: list[Bank] = []
+        link = CanLink("slcan", sim.can_channel, on_update=updates.append)
+        await link.start()
+        try:
+            await wait_for(lambda: len(updates) >= 1 and updates[-1].module_count == 4)
+            sim.can.send_raw(codec.PROTECTION_ID, bytes.fromhex("FFFFFFFFFF504E"))
+            sim.can.send_raw(codec.MEASUREMENTS_ID, bytes.fromhex("0A02D3FEEB00"))
+            await wait_for(lambda: link.stats.decode_errors >= 2)
+            await wait_for(lambda: updates[-1].voltage is None)
+            bank = updates[-1]
+            assert bank.current == pytest.approx(-30.1)  # the frame's other values stay
+            assert bank.module_count == 4  # the refused 0x359 did not replace the good one
+            assert bank.protections == frozenset()
+            diagnostics = link.diagnostics()
+            assert diagnostics["implausible"]["voltage"] >= 1
+            assert "5.22 V" in diagnostics["last_implausible"]
+            assert "255 modules" in (link.stats.last_error or "")
+            sim.can.send_raw(codec.PROTECTION_ID, bytes.fromhex("000000000A504E"))
+            await wait_for(lambda: updates[-1].module_count == 10)  # 96 > 10: accepted
+            sim.can.clear_raw()
+            await wait_for(lambda: updates[-1].voltage is not None)
+            await wait_for(lambda: updates[-1].module_count == 4)
+        finally:
+            await link.stop()
+        truth = sim.snapshot()
+        assert updates[-1].voltage == pytest.approx(truth.voltage, abs=0.01)
+
+
+async def test_probe_can_names_no_model_and_sends_only_the_slcan_setup(
+    make_simulator: Any,
+) -> None:
+    """The probe reports no model (CAN has none) and writes only the documented setup lines."""
+    async with make_simulator(modules=4, can_period=PERIOD) as sim:
+        result = await probe_can("slcan", sim.can_channel, timeout=3.0)
+        commands = list(sim.can.commands)
+    assert result.model is None
+    assert result.module_count == 4
+    assert not sim.can.received  # no frame transmitted
+    # python-can 4.6's slcan open (close, 500 kbit/s, no FD rate, listen-only) and close:
+    # exactly the lines docs/security.md lists.
+    assert commands == ["C", "S6", "", "L", "L", "C"]

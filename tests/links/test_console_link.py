@@ -12,6 +12,7 @@ from custom_components.pylontech.core.errors import (
     CommandNotAllowedError,
     LinkError,
     NoResponseError,
+    ProtocolError,
     WakeUpError,
     WrongBaudError,
 )
@@ -79,7 +80,7 @@ async def test_full_poll_matches_the_truth(
         assert bank.serial_number == truth.serial_number
         expected_commands = {"pwr", "pwrsys"} | {
             f"{verb} {n}"
-            for verb in ("bat", "info", "stat", "soh")
+            for verb in ("pwr", "bat", "info", "stat", "soh")
             for n in range(1, len(models) + 1)
         }
         assert set(sim.console.commands) == expected_commands
@@ -93,11 +94,15 @@ async def test_plan_controls_the_commands(make_simulator: Any) -> None:
         try:
             await link.read_bank(FULL)
             before = len(sim.console.commands)
-            bank = await link.read_bank(ReadPlan(cells=False, limits=False))
+            bank = await link.read_bank(ReadPlan(cells=False, limits=False, alarms=False))
             assert sim.console.commands[before:] == ["pwr"]
             # identity read on the first poll is kept
             assert all(m.serial_number for m in bank.modules)
             assert all(m.cell_voltages == () for m in bank.modules)
+            before = len(sim.console.commands)
+            await link.read_bank(ReadPlan(cells=False, limits=False))
+            # the event words of `pwr N` are the alarm part of the plan
+            assert sim.console.commands[before:] == ["pwr", "pwr 1", "pwr 2", "pwr 3"]
         finally:
             await link.close()
 
@@ -347,3 +352,149 @@ async def test_hung_session_is_replaced_without_a_wake_up(make_simulator: Any) -
             assert link.state is ConsoleState.PROMPT
         finally:
             await link.close()
+
+
+# -- issue 10: what the console can tell, bad rows, SOH 0, the pager bound ------------------
+
+
+async def test_event_words_name_protections_apart_from_warnings(make_simulator: Any) -> None:
+    """Protections injected on module 2 come back as protections (from `pwr 2`), not "safe"."""
+    async with make_simulator(modules=3, model="US3000C") as sim:
+        sim.faults.inject_protection("cell_under_voltage", module=2)
+        sim.faults.inject_protection("charge_over_current", module=2)
+        sim.faults.inject_alarm("cell_high_voltage", module=3)
+        link = ConsoleLink(sim.console_url)
+        try:
+            bank = await link.read_bank(ReadPlan())
+        finally:
+            await link.close()
+        by_index = {m.index: m for m in bank.modules}
+        assert by_index[2].protections == {
+            Protection.CELL_UNDER_VOLTAGE,
+            Protection.CHARGE_OVER_CURRENT,
+        }
+        assert by_index[1].protections == frozenset()
+        # A warning stays a warning: BHV is named as one.
+        assert by_index[3].protections == frozenset()
+        assert Alarm.CELL_HIGH_VOLTAGE in by_index[3].alarms
+        assert "pwr 2" in sim.console.commands
+
+
+def _slot_row(sim: Any, slot: int) -> str:
+    """A well-formed `pwr` row of module 1 printed under another slot number."""
+    from dataclasses import replace
+
+    from simulator import console_render as render
+
+    module = sim.bank.module_snapshot(1)
+    return render.pwr_row(replace(module, index=slot), sim.bank.module_time(1))
+
+
+async def test_a_pwr_row_beyond_the_slots_is_skipped_and_counted(
+    make_simulator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slot 100 cannot exist: the row is left out, counted and logged once; the poll goes on."""
+    async with make_simulator(modules=2, model="US2000C") as sim:
+        original = sim.console.payload
+
+        def payload(text: str) -> list[str] | None:
+            lines = original(text)
+            if text == "pwr" and lines is not None:
+                lines = [*lines, _slot_row(sim, 100)]
+            return lines
+
+        sim.console.payload = payload  # type: ignore[method-assign]
+        link = ConsoleLink(sim.console_url)
+        try:
+            first = await link.read_bank(FULL)
+            second = await link.read_bank(FULL)
+        finally:
+            await link.close()
+        assert [m.index for m in first.modules] == [1, 2]
+        assert [m.index for m in second.modules] == [1, 2]
+        assert not any(cmd.endswith(" 100") for cmd in sim.console.commands)
+        assert link.stats.skipped_records == 2  # one per poll
+        assert link.stats.failed_polls == 0
+        assert "100" in (link.stats.last_error or "")
+        warnings = [r for r in caplog.records if "slot(s) 100" in r.getMessage()]
+        assert len(warnings) == 1
+
+
+async def test_more_cells_than_a_module_has_is_a_counted_protocol_error(
+    make_simulator: Any,
+) -> None:
+    """A `bat 1` with 40 rows adds no cells (and no entities); the rest of the poll stands."""
+    async with make_simulator(modules=1, model="US2000C") as sim:
+        original = sim.console.payload
+
+        def payload(text: str) -> list[str] | None:
+            lines = original(text)
+            if text == "bat 1" and lines:
+                lines = [lines[0], *(lines[1:] * 3)[:40]]
+            return lines
+
+        sim.console.payload = payload  # type: ignore[method-assign]
+        link = ConsoleLink(sim.console_url)
+        try:
+            # Without statistics: `soh 1` would supply the cell voltages instead.
+            bank = await link.read_bank(ReadPlan(identity=True, cells=True))
+        finally:
+            await link.close()
+        assert bank.modules[0].cell_voltages == ()
+        assert bank.modules[0].serial_number == sim.bank.serial(1)
+        assert link.stats.decode_errors == 1
+        assert "cells" in (link.stats.last_error or "")
+
+
+async def test_stat_soh_zero_is_not_reported(make_simulator: Any) -> None:
+    """`SOH : 0` (US2000C B68.2 with its SOH status Normal) is no health value."""
+    async with make_simulator(modules=2, model="US3000C") as sim:
+        sim.bank.modules[1].soh = 0.0
+        link = ConsoleLink(sim.console_url)
+        try:
+            bank = await link.read_bank(FULL)
+        finally:
+            await link.close()
+        assert bank.modules[0].soh == sim.bank.modules[0].soh
+        assert bank.modules[0].soh
+        assert bank.modules[1].soh is None
+
+
+async def test_pager_answers_are_bounded(make_peer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst of pager prompts gets at most MAX_PAGES Enters and one exit key, then an error."""
+    from custom_components.pylontech.core.links import console as console_link
+    from simulator import console_render as render
+
+    monkeypatch.setattr(console_link, "MAX_PAGES", 5)
+    received = bytearray()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        line = bytearray()
+        while data := await reader.read(256):
+            received.extend(data)
+            for byte in data:
+                if byte not in (0x0D, 0x0A):
+                    line.append(byte)
+                    continue
+                text = line.decode()
+                line.clear()
+                if text == "log":
+                    burst = ("\r\n" + render.PAGER_PROMPT) * 60
+                    writer.write(f"log\n\r@\r\r\n Index   : 1{burst}".encode())
+                elif not text:
+                    writer.write(b"\n\rpylon>")
+                await writer.drain()
+
+    async with make_peer(handler) as server:
+        link = ConsoleLink(server.url, wake_up=False, command_timeout=1.0)
+        try:
+            await link.open()
+            received.clear()
+            with pytest.raises(ProtocolError, match="beyond 5 pages"):
+                await link.command("log")
+            await asyncio.sleep(0.2)  # anything the link would still send arrives
+        finally:
+            await link.close()
+    assert received.count(b"q") == 1
+    assert received.count(b"\r") <= 5 + 1  # five Enters and the command's CR
+    assert link.stats.response_errors == 1

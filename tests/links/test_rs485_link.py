@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import struct
 import time
 from typing import Any
 
 import pytest
 
+from custom_components.pylontech.core.bounds import InvalidGroupError
 from custom_components.pylontech.core.errors import (
     ConnectionLostError,
     DialectError,
     GatewayUnreachableError,
+    ImplausibleValueError,
     LinkError,
     NoResponseError,
+    PylontechError,
     WrongBaudError,
 )
 from custom_components.pylontech.core.links import ReadPlan, Rs485Link
@@ -70,7 +74,7 @@ async def test_full_poll_of_a_mixed_bank_matches_the_truth(make_simulator: Any) 
             assert got.serial_number == expected.serial_number
         # identity: 0x51 from the master, 0x96 firmware per module, 0x4F version
         assert bank.model == "US5000"
-        assert bank.manufacturer == "Pylon"
+        assert bank.manufacturer == "Pylontech"  # 0x51's "Pylon", spelled out
         assert bank.protocol_version == "2.0"
         assert bank.serial_number == truth.modules[0].serial_number
         assert bank.modules[0].mosfet_temperature is not None  # 6th sensor of the US5000
@@ -79,13 +83,24 @@ async def test_full_poll_of_a_mixed_bank_matches_the_truth(make_simulator: Any) 
             spec = sim.bank.spec(module.index)
             assert spec is not None
             assert module.firmware == ".".join(map(str, spec.manufacturer_version))
-        # 0x92 of the master: limits (DCL as a positive magnitude) and flags
-        limits = sim.bank.module_limits(1)
-        assert limits is not None
-        assert bank.charge_voltage_limit == pytest.approx(limits.charge_voltage)
-        assert bank.discharge_current_limit == pytest.approx(limits.discharge_current)
+        # 0x92 of every module: its own limits (DCL as a positive magnitude) on the module,
+        # the bank's the sum of the currents and the most conservative voltages.
+        per_module = [sim.bank.module_limits(m.index) for m in bank.modules]
+        assert None not in per_module
+        for module, limits in zip(bank.modules, per_module, strict=True):
+            assert limits is not None
+            assert module.charge_current_limit == pytest.approx(limits.charge_current)
+            assert module.discharge_current_limit == pytest.approx(limits.discharge_current)
+            assert module.charge_voltage_limit == pytest.approx(limits.charge_voltage)
+        system = sim.bank.system_limits()
+        assert bank.charge_current_limit == pytest.approx(system.charge_current)
+        assert bank.discharge_current_limit == pytest.approx(system.discharge_current)
         assert bank.discharge_current_limit > 0
-        assert bank.charge_enabled is limits.charge_enabled
+        assert bank.charge_voltage_limit == min(lim.charge_voltage for lim in per_module if lim)
+        assert bank.charge_enabled is system.charge_enabled
+        # 0x51 names the master's model: modules of another rating (mixed stack) stay unknown
+        assert [m.model for m in bank.modules] == ["US5000", None, None, None]
+        assert {m.manufacturer for m in bank.modules} == {"Pylontech"}
         assert bank.voltage == pytest.approx(truth.voltage, abs=0.01)
         assert bank.cell_voltage_min == pytest.approx(truth.cell_voltage_min, abs=0.001)
         # statistics: the master's 0x47 settings as extra text
@@ -105,12 +120,14 @@ async def test_all_modules_requests_keep_a_poll_short(make_simulator: Any) -> No
         finally:
             await link.close()
         sent = [r.request for r in sim.rs485.requests[before:]]
-        # 0x42 and 0x44 for all modules at once, plus 0x92: three requests for eight modules.
+        # 0x42 and 0x44 for all modules at once, then 0x92 of each module (it answers for
+        # the module asked); 0x61 was refused (RTN 0x04) on the first poll and is not asked.
         assert [(r.command, r.target) for r in sent if r is not None] == [
             (rs485.Command.GET_ANALOG_VALUES, 0xFF),
             (rs485.Command.GET_ALARM_INFO, 0xFF),
-            (rs485.Command.GET_MANAGEMENT_INFO, 0x02),
+            *((rs485.Command.GET_MANAGEMENT_INFO, adr) for adr in range(2, 10)),
         ]
+        assert bank.charge_current_limit == sim.bank.system_limits().charge_current
         assert [m.index for m in bank.modules] == list(range(1, 9))
         # identity read once is kept on later polls
         assert all(m.serial_number for m in bank.modules)
@@ -515,7 +532,9 @@ async def test_diagnostics_traffic_replays_through_the_decoder(make_simulator: A
     assert 0 < len(lines) <= 120
     entries = list(rs485.iter_capture("\n".join(lines)))
     assert entries
-    assert not [e for e in entries if getattr(e, "error", None)]
+    # The only error is the US3000C's RTN 0x04 to the one 0x61 probe (no V3.5 firmware).
+    errors = [e for e in entries if getattr(e, "error", None)]
+    assert [e.error for e in errors] == ["battery returned RTN 0x04 (CID2 invalid)"]
 
 
 async def test_close_is_idempotent_and_leaves_nothing_running(make_simulator: Any) -> None:
@@ -598,3 +617,69 @@ async def test_look_alike_bms_is_named_as_such(make_peer: Any) -> None:
                 await link.open()
         finally:
             await link.close()
+
+
+# -- issue 10: groups, bounds, per-module limits, 0x61 ---------------------------------
+
+
+@pytest.mark.parametrize("group", [8, 9, 15, -1])
+def test_a_group_no_dip_switch_can_set_is_a_clear_library_error(group: int) -> None:
+    """Defect 6: not a crash deep in the codec, a PylontechError naming the allowed range."""
+    with pytest.raises(InvalidGroupError, match="0 to 7") as info:
+        Rs485Link("socket://127.0.0.1:1", group=group)
+    assert isinstance(info.value, PylontechError)
+
+
+async def test_the_highest_group_reads_its_bank(make_simulator: Any) -> None:
+    async with make_simulator(modules=3, model="US3000C", group=7) as sim:
+        link = Rs485Link(sim.rs485_url, group=7, request_timeout=0.5)
+        try:
+            bank = await link.read_bank(FULL)
+        finally:
+            await link.close()
+        assert [m.key for m in bank.modules] == [(7, 1), (7, 2), (7, 3)]
+        assert bank.charge_current_limit == sim.bank.system_limits().charge_current
+        assert {r.request.adr for r in sim.rs485.requests if r.request} <= {0x72, 0x73, 0x74}
+
+
+async def test_a_bank_answering_only_impossible_counts_fails_the_poll_clearly(
+    make_simulator: Any,
+) -> None:
+    """Defect 8: every module claims 200 cells: the poll fails with that reason, counted."""
+    async with make_simulator(modules=2, model="US3000C") as sim:
+        link = Rs485Link(sim.rs485_url, request_timeout=0.3)
+        try:
+            await link.read_bank(FULL)
+            info = bytes((0x11, 2, 200)) + bytes(400) + bytes((5,)) + bytes(10) + bytes(11)
+            for target in (0x02, 0x03, 0xFF):
+                sim.rs485.raw_answers[(0x42, target)] = bytes((0x11, target)) + info[2:]
+            with pytest.raises(ImplausibleValueError, match="200 cells"):
+                await link.read_bank(ReadPlan())
+        finally:
+            await link.close()
+        assert link.stats.failed_polls == 1
+        assert link.stats.skipped_records >= 2
+        assert link.diagnostics()["rejected_answers"]["0x42"] >= 2
+
+
+async def test_0x61_is_used_only_where_it_agrees_with_the_modules(make_simulator: Any) -> None:
+    """Defect 16: a master answering 0x61 feeds the bank; other units are rejected."""
+    async with make_simulator(modules=3, model="US5000") as sim:
+        link = Rs485Link(sim.rs485_url, request_timeout=0.5)
+        try:
+            bank = await link.read_bank(FULL)
+            truth = sim.snapshot()
+            assert bank.soh == truth.soh
+            assert bank.voltage == pytest.approx(truth.voltage, abs=0.01)
+            assert dict(bank.extra)["system_cycles_max"] == str(
+                max(m.cycles or 0 for m in truth.modules)
+            )
+            # A firmware sending the bank voltage in 0.1 V units (5.0 V): not shown.
+            good = rs485.parse_frame(sim.rs485.answer(rs485.encode_request(0x61, 2))).info
+            sim.rs485.raw_answers[(0x61, 0x02)] = struct.pack(">H", 5000) + good[2:]
+            bank = await link.read_bank(ReadPlan())
+        finally:
+            await link.close()
+        assert bank.voltage == pytest.approx(truth.voltage, abs=0.01)
+        assert link.diagnostics()["rejected_answers"] == {"0x61": 1}
+        assert "0x61 voltage 5.0 V" in (link.stats.last_error or "")

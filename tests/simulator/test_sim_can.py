@@ -164,3 +164,97 @@ async def test_stall_and_drop(battery_simulator: BatterySimulator) -> None:
     finally:
         writer.close()
         await writer.wait_closed()
+
+
+async def receive_ids(
+    bus: pycan.BusABC, cycles: int = 2, timeout: float = 5.0
+) -> list[dict[int, bytes]]:
+    """Frames of ``cycles`` whole broadcast cycles (a cycle starts at 0x351), id -> data."""
+    loop = asyncio.get_running_loop()
+    seen: list[dict[int, bytes]] = []
+    deadline = time.monotonic() + timeout
+    current: dict[int, bytes] | None = None
+    while len(seen) < cycles:
+        assert time.monotonic() < deadline, "no complete broadcast cycle"
+        message = await loop.run_in_executor(None, bus.recv, 0.5)
+        if message is None:
+            continue
+        if message.arbitration_id == can.LIMITS_ID:
+            if current is not None:
+                seen.append(current)
+            current = {}
+        if current is not None:
+            current[message.arbitration_id] = bytes(message.data)
+    return seen
+
+
+async def test_raw_frames_replace_add_and_omit(battery_simulator: BatterySimulator) -> None:
+    """``send_raw`` puts a frame on the bus as given: in place of the simulator's own frame of
+    that id, added when the id is not in the set, left out with ``None``; ``clear_raw`` ends it."""
+    sim = battery_simulator
+    assert sim.can is not None
+    healthy = bytes.fromhex("AAAAAA02AAAAAA02")
+    seven = bytes.fromhex("AAAAAA02AAAAAA")
+    sim.can.send_raw(0x359, healthy)
+    sim.can.send_raw(0x35A, seven)
+    sim.can.send_raw(0x356, None)
+    async with slcan_bus(sim, listen_only=True) as bus:
+        cycles = await receive_ids(bus)
+        for cycle in cycles:
+            assert cycle[0x359] == healthy
+            assert cycle[0x35A] == seven
+            assert 0x356 not in cycle
+            assert cycle[0x351] == dict(sim.can.frames())[0x351]
+        sim.can.clear_raw()
+        await asyncio.sleep(2 * sim.can.period)
+        after = (await receive_ids(bus))[-1]
+    truth = dict(sim.can.frames())
+    assert after == truth
+
+
+async def test_raw_frame_count_spends_only_heard_cycles(
+    battery_simulator: BatterySimulator,
+) -> None:
+    """``count=1`` survives cycles nobody listens to and is then sent in exactly one cycle."""
+    sim = battery_simulator
+    assert sim.can is not None
+    sim.can.send_raw(0x355, bytes.fromhex("FFFF6400"), count=1)
+    await asyncio.sleep(3 * sim.can.period)  # cycles with no open channel
+    assert 0x355 in sim.faults.raw_can
+    async with slcan_bus(sim, listen_only=True) as bus:
+        cycles = await receive_ids(bus, cycles=3)
+    raw = [c[0x355] for c in cycles if c[0x355] == bytes.fromhex("FFFF6400")]
+    assert len(raw) == 1
+    assert cycles[-1][0x355] == dict(sim.can.frames())[0x355]
+    assert sim.faults.raw_can == {}
+
+
+async def test_raw_frames_from_the_control_port(battery_simulator: BatterySimulator) -> None:
+    """``can raw ID HEX`` / ``omit`` / ``off`` on the control port; bad lines get ``error:``."""
+    sim = battery_simulator
+    assert sim.can is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", sim.ports.control)
+
+    async def say(line: str) -> str:
+        writer.write(line.encode() + b"\n")
+        await writer.drain()
+        return (await asyncio.wait_for(reader.readline(), 2.0)).decode().strip()
+
+    try:
+        assert await say("can raw 359 AAAAAA02AAAAAA02") == "ok can raw 359 AAAAAA02AAAAAA02"
+        assert await say("can raw 0x35e omit count=2") == "ok can raw 35E omit count=2"
+        async with slcan_bus(sim, listen_only=True) as bus:
+            cycle = (await receive_ids(bus, cycles=1))[0]
+        assert cycle[0x359] == bytes.fromhex("AAAAAA02AAAAAA02")
+        assert 0x35E not in cycle
+        for bad in ("can raw 800 00", "can raw 359 00112233445566778899", "can raw 359 zz", "can"):
+            assert (await say(bad)).startswith("error:"), bad
+        assert await say("can raw 359 off") == "ok can raw 359 off"
+        assert 0x359 not in sim.faults.raw_can
+        assert (await say("can raw 351 -")).startswith("ok")
+        assert sim.faults.raw_can[0x351].data == b""
+        assert await say("clear all") == "ok cleared all"
+        assert sim.faults.raw_can == {}
+    finally:
+        writer.close()
+        await writer.wait_closed()

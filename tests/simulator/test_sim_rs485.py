@@ -146,7 +146,7 @@ async def test_identity_limits_and_version(battery_simulator: BatterySimulator) 
     truth = sim.snapshot()
     identity = rs485.identity_fields(manufacturer_info=maker, serial=serial, software=software)
     assert identity["model"] == truth.model == "US3000C"
-    assert identity["manufacturer"] == "Pylon"
+    assert identity["manufacturer"] == "Pylontech"  # the wire's "Pylon", spelled out
     assert identity["firmware"] == truth.firmware
     assert identity["serial_number"] == truth.modules[3].serial_number
     expected = sim.bank.module_limits(1)
@@ -311,3 +311,44 @@ async def test_wire_time_at_baud(battery_simulator_factory: SimulatorFactory) ->
     assert raw is not None
     assert len(raw) == 494
     assert elapsed >= 494 * 10 / 9600 * 0.95
+
+
+def test_0x61_is_served_where_the_model_answers_it() -> None:
+    """US5000 answers 0x61 with the truth; V3.3 models refuse it (RTN 0x04)."""
+    from simulator.bank import SimulatedBank
+    from simulator.rs485_server import Rs485Server
+
+    request = rs485.encode_request(rs485.Command.GET_SYSTEM_ANALOG, 2)
+    bank = SimulatedBank(3, "US5000", seed=3)
+    server = Rs485Server(bank)
+    answer = rs485.decode_response(rs485.Command.GET_SYSTEM_ANALOG, server.answer(request))
+    assert isinstance(answer, rs485.SystemAnalogResponse)
+    truth = bank.snapshot()
+    assert answer.voltage == pytest.approx(truth.voltage, abs=0.001)
+    assert answer.current == pytest.approx(truth.current, abs=0.01)
+    assert answer.soh_min == min(round(m.soh or 0) for m in truth.modules)
+    assert answer.cycles_max == max(m.cycles or 0 for m in truth.modules)
+    assert answer.cell_voltage_max == max(m.cell_voltage_max or 0 for m in truth.modules)
+    assert answer.cell_voltage_max_id >> 8 in (1, 2, 3)  # module number in the high byte
+    # Slaves do not answer for the stack; a US3000C master refuses the command.
+    slave = rs485.encode_request(rs485.Command.GET_SYSTEM_ANALOG, 3)
+    with pytest.raises(ResponseError):
+        rs485.decode_frame(server.answer(slave) or b"")
+    server = Rs485Server(SimulatedBank(2, "US3000C", seed=3))
+    with pytest.raises(ResponseError, match="0x04"):
+        rs485.decode_frame(server.answer(request) or b"")
+    server.system_analog = True  # the override
+    assert rs485.decode_frame(server.answer(request) or b"").rtn == 0
+
+
+def test_raw_answers_replace_one_request_info() -> None:
+    from simulator.bank import SimulatedBank
+    from simulator.rs485_server import Rs485Server
+
+    server = Rs485Server(SimulatedBank(2, "US3000C", seed=3))
+    server.raw_answers[(0x92, 0x03)] = b"\x03hostile"
+    frame = rs485.decode_frame(server.answer(rs485.encode_request(0x92, 3)) or b"")
+    assert (frame.adr, frame.info) == (3, b"\x03hostile")
+    # Other requests are untouched.
+    master = rs485.decode_response(0x92, server.answer(rs485.encode_request(0x92, 2)) or b"")
+    assert isinstance(master, rs485.ManagementInfoResponse)

@@ -23,6 +23,14 @@ class DialectError(ProtocolError):
     """A well-formed frame of a look-alike protocol (other VER/CID1), not Pylontech."""
 
 
+class ImplausibleValueError(ProtocolError):
+    """A well-formed frame carries what no supported battery can send.
+
+    Reserved bits set, contradictory flags, counts beyond any supported system: the value
+    is not published and the link counts it.
+    """
+
+
 class ResponseError(ProtocolError):
     """The battery answered with a non-zero RS485 return code (RTN)."""
 
@@ -85,3 +93,15 @@ class WrongBaudError(LinkError):
 
 class CanInterfaceError(LinkError):
     """The CAN interface could not be opened (missing driver, interface down, bad bitrate)."""
+
+
+class WrongPortError(LinkError):
+    """Something answered, but it is another of the battery's ports than the one asked for.
+
+    ``found`` is the port that answered: ``"console"``, ``"rs485"`` or ``"can"``.
+    """
+
+    def __init__(self, message: str, found: str) -> None:
+        """Name the port that answered."""
+        super().__init__(message)
+        self.found = found

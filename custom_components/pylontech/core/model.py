@@ -121,6 +121,11 @@ class Module:
     cycles: int | None = None
     remaining_capacity: float | None = None  # Ah
     full_capacity: float | None = None  # Ah
+    # The module's own charge/discharge management limits (RS485 0x92 asked per module).
+    charge_voltage_limit: float | None = None  # V
+    discharge_voltage_limit: float | None = None  # V
+    charge_current_limit: float | None = None  # A, positive
+    discharge_current_limit: float | None = None  # A, positive magnitude
     state: str | None = None  # a ModuleState value, or a lower-cased unknown word
     voltage_state: LimitState | None = None
     current_state: LimitState | None = None
@@ -134,6 +139,10 @@ class Module:
     firmware: str | None = None
     protections: frozenset[Protection] = frozenset()
     alarms: frozenset[Alarm] = frozenset()
+    # Whether this snapshot's protections / alarms come from a reading (RS485 0x44, console
+    # `pwr N` events and `pwr` state columns): empty flags without one are unknown, not "off".
+    protections_read: bool | None = None
+    alarms_read: bool | None = None
     # Console counters (`stat`: "COC Times" ...) keyed by their label, as read.
     counters: tuple[tuple[str, int], ...] = ()
     # Fields a decoder did not know (new firmware columns), kept as text.
@@ -302,16 +311,22 @@ def merge_modules(base: Module, overlay: Module) -> Module:
 
 
 def merge_banks(base: Bank, overlay: Bank) -> Bank:
-    """Merge two readings of one bank (e.g. CAN limits plus console detail).
+    """Merge two readings of one bank: the one merge every link and the coordinator use.
 
-    ``overlay``'s values win where it has one; modules are matched by position
-    and merged field by field; modules only one side knows are kept.
+    ``overlay``'s values win where it has one (a CAN companion's limits over an RS485
+    poll, ``pwrsys`` over the ``pwr`` totals); protections and alarms are unions, since
+    a flag either reading reports is real; modules are matched by position and merged
+    field by field; modules only one side knows are kept (pass an overlay without
+    modules to keep module presence with ``base``).
     """
     updates = {
         f.name: getattr(overlay, f.name)
         for f in fields(Bank)
-        if f.name != "modules" and not _is_unset(getattr(overlay, f.name))
+        if f.name not in ("modules", "protections", "alarms")
+        and not _is_unset(getattr(overlay, f.name))
     }
+    updates["protections"] = base.protections | overlay.protections
+    updates["alarms"] = base.alarms | overlay.alarms
     merged: dict[tuple[int, int], Module] = {m.key: m for m in base.modules}
     for module in overlay.modules:
         known = merged.get(module.key)

@@ -6,11 +6,12 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+import math
 import random
 import time
 from typing import Any, Protocol, runtime_checkable
 
-from ..errors import LinkError, ProtocolError
+from ..errors import LinkError, PylontechError
 from ..model import Bank
 
 #: Longest line kept in the traffic log; the largest RS485 frame (18 + 4095 chars) fits.
@@ -56,6 +57,8 @@ class LinkStats:
     echo_frames: int = 0
     connection_drops: int = 0
     wake_ups: int = 0
+    # Table rows or records left out of a poll (malformed, or beyond the supported counts).
+    skipped_records: int = 0
     last_poll_seconds: float | None = None
     last_success: float | None = None  # wall-clock time.time() of the last good poll
 
@@ -64,9 +67,15 @@ class LinkStats:
         return asdict(self)
 
     def note_error(self, error: BaseException | str) -> None:
-        """Remember the latest error text (bounded, for diagnostics)."""
+        """Remember the latest error text (bounded, for diagnostics).
+
+        A ``ReconnectPendingError`` is not a new cause: it quotes the stored one, so
+        storing it would nest each wait inside the next ("last error: ... last error: ...").
+        """
+        if isinstance(error, ReconnectPendingError):
+            return
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-        self.last_error = text[:300]
+        self.last_error = root_cause(text)[:300]
 
     @contextmanager
     def measure_poll(self) -> Iterator[None]:
@@ -75,12 +84,39 @@ class LinkStats:
         self.polls += 1
         try:
             yield
-        except (LinkError, ProtocolError) as err:
+        except PylontechError as err:
+            # Every error of the family, not only link and decode errors: a refused
+            # command or a count beyond the bounds is a failed poll too.
             self.failed_polls += 1
             self.note_error(err)
             raise
         self.last_poll_seconds = round(time.monotonic() - started, 3)
         self.last_success = time.time()
+
+
+#: How a reconnect wait quotes its cause; ``root_cause`` cuts texts at it.
+_LAST_ERROR = " (last error: "
+
+
+def root_cause(text: str) -> str:
+    """An error text without a quoted earlier error (the cause is kept once, not nested)."""
+    cut = text.find(_LAST_ERROR)
+    return text if cut < 0 else text[:cut]
+
+
+class ReconnectPendingError(LinkError):
+    """A reconnect was asked for before the backoff allows it; ``cause`` is the root error."""
+
+    def __init__(self, where: str, seconds: float, cause: str | None) -> None:
+        wait = max(1, math.ceil(seconds))
+        text = f"{where}: reconnecting in {wait} s"
+        super().__init__(text + (f"{_LAST_ERROR}{root_cause(cause)})" if cause else ""))
+        self.cause = cause
+
+
+def reconnect_pending(where: str, backoff: Backoff, stats: LinkStats) -> ReconnectPendingError:
+    """The error for a connection attempt the backoff does not allow yet."""
+    return ReconnectPendingError(where, backoff.remaining(), stats.last_error)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from ..errors import (
     NoResponseError,
     ProtocolError,
 )
-from ..model import Bank
+from ..model import Alarm, Bank, Protection
 from ..protocol import can as codec
 from .base import Backoff, LinkStats, ProbeResult, TrafficLog
 from .transport import check_device, check_host, check_url, split_host_port
@@ -155,6 +155,21 @@ class CanLink:
         """The latest bank, or ``None`` before the first frame and while stale."""
         return None if self.stale else self._bank
 
+    @property
+    def firmware(self) -> codec.Firmware | None:
+        """The frame set the battery broadcasts ("v1.2"/"v1.3"), once its frames arrived."""
+        return self._assembler.firmware()
+
+    @property
+    def reported_flags(self) -> frozenset[Protection | Alarm] | None:
+        """With the 0x35A frame set: the flags the BMS reports at all (slot not ``00``).
+
+        ``None`` when every flag of the frame set is meaningful (0x359 bits) or no 0x35A
+        has arrived yet; a flag outside a returned set is not observed by this BMS.
+        """
+        part = self._assembler.part(codec.SMA_ALARMS_ID)
+        return part.reported_flags if isinstance(part, codec.CanSmaAlarms) else None
+
     async def start(self) -> None:
         """Open the bus and start listening; raises ``CanInterfaceError`` if it cannot open."""
         if self._running:
@@ -208,6 +223,10 @@ class CanLink:
             "part_ages": {f"0x{k:03X}": round(v, 2) for k, v in sorted(ages.items())},
             "cycles": self._assembler.cycles,
             "unknown_ids": {f"0x{k:X}": v for k, v in self._assembler.unknown_ids.items()},
+            # Frames refused (too short, counts beyond any bank, filler) are in
+            # stats.decode_errors; values withheld from a decoded frame are tallied here.
+            "implausible": dict(self._assembler.implausible),
+            "last_implausible": self._assembler.last_implausible,
             "keepalives_sent": self._sent,
             "updates_published": self._update_calls,
             "retry_in": round(self._backoff.remaining(), 1),
@@ -350,8 +369,9 @@ class CanLink:
             return
         try:
             changed = self._assembler.update(can_id, data, now)
-        except ProtocolError:
+        except ProtocolError as err:
             self.stats.decode_errors += 1
+            self.stats.note_error(err)
             return
         self.stats.frames += 1
         if can_id not in codec.BANK_IDS:
@@ -490,7 +510,12 @@ async def probe_can(
     timeout: float = 3.0,
     **kwargs: Any,
 ) -> ProbeResult:
-    """Listen for a Pylontech broadcast for up to ``timeout`` seconds."""
+    """Listen for a Pylontech broadcast for up to ``timeout`` seconds.
+
+    Listen-only, but opening an ``slcan`` channel writes the adapter's setup lines
+    (``C``, the bit rate ``S6``, an empty line, then ``L``; ``C`` again on close): call it
+    only for a port the user chose for CAN, never to find out what some other port is.
+    """
     updated = asyncio.Event()
     link = CanLink(
         interface,
@@ -525,7 +550,7 @@ async def probe_can(
         ids = ", ".join(f"0x{i:03X}" for i in link._assembler.seen_ids)
         return ProbeResult(
             serial_number=None,
-            model=bank.manufacturer,
+            model=None,  # the broadcast names the manufacturer (0x35E), never the model
             module_count=bank.module_count or 0,
             detail=f"CAN broadcast ({firmware} frame set: {ids})",
         )

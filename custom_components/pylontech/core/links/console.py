@@ -4,9 +4,15 @@ On open the link sends CR LF and looks for a prompt. A silent port gets the
 documented wake-up (1200 baud, the CID2 0x82 frame, ~1 s, back to 115200, CR LF),
 a bounded number of times; over a raw TCP gateway the baud cannot change, so the
 frame is sent anyway and CR LF follows. Only allow-listed read-only commands are
-ever sent; pager prompts are answered with CR (a bounded number of pages, and
-``COMMAND_DEADLINE`` seconds per command in all). The transcript in diagnostics has
-barcodes redacted (``redact_transcript``).
+ever sent; pager prompts are answered with CR (at most ``MAX_PAGES``, then one ``q``
+and the command is given up; ``COMMAND_DEADLINE`` seconds per command in all). The
+transcript in diagnostics has barcodes redacted (``redact_transcript``).
+
+A poll reads ``pwr`` (one row per slot), then per present module ``pwr N`` (its event
+words are the only place the console names a protection), ``bat N``, ``info N`` once,
+``stat N``/``soh N`` on slow reads, and ``pwrsys``. A row or record that cannot be right
+(a slot beyond ``MAX_CONSOLE_SLOT``, more cells than a module has) is left out and
+counted (``skipped_records`` / ``decode_errors``); the rest of the poll stands.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from ..errors import (
 )
 from ..model import Bank, Module, ModuleState, merge_banks, merge_modules
 from ..protocol import console as codec
-from .base import Backoff, LinkStats, ReadPlan, TrafficLog, printable
+from .base import Backoff, LinkStats, ReadPlan, TrafficLog, printable, reconnect_pending
 from .transport import Connection, can_change_baud, redact
 
 _LOGGER = logging.getLogger(__name__)
@@ -51,6 +57,10 @@ PROMPT_WAIT = 1.0
 WAKE_UP_PAUSE = 1.0
 #: Bytes of a prompt search kept (a prompt is short; older text is irrelevant).
 PROMPT_SCAN = 512
+#: "Press [Enter] to be continued,other key to exit": any key but Enter leaves the listing.
+PAGER_EXIT = b"q"
+#: Distinct skip reasons logged per link (later ones are only counted).
+MAX_REPORTED = 16
 
 
 class ConsoleState(StrEnum):
@@ -119,6 +129,7 @@ class ConsoleLink:
         self._woken_once = False
         self._ever_ready = False  # a prompt was seen once: silence later is a hung session
         self._overran = False  # a command hit COMMAND_DEADLINE during this poll: stop asking
+        self._reported: set[str] = set()  # reasons for skipped records already logged
 
     # -- public API -------------------------------------------------------------
 
@@ -147,7 +158,7 @@ class ConsoleLink:
             return await self._run(canonical)
 
     async def read_bank(self, plan: ReadPlan) -> Bank:
-        """Poll the bank once through ``pwr`` (and ``bat``/``info``/``stat``/``pwrsys``)."""
+        """Poll the bank once through ``pwr`` (and ``pwr N``/``bat``/``info``/``stat``/``pwrsys``)."""
         if self._closed:
             raise LinkError("the console link is closed")
         async with self._poll_lock:
@@ -191,10 +202,7 @@ class ConsoleLink:
             return self._conn
         await self._disconnect()
         if not self._backoff.ready():
-            raise LinkError(
-                f"{redact(self.url)}: reconnecting in {self._backoff.remaining():.0f} s"
-                + (f" (last error: {self.stats.last_error})" if self.stats.last_error else "")
-            )
+            raise reconnect_pending(redact(self.url), self._backoff, self.stats)
         conn = Connection(self.url, baudrate or self.baudrate, self.stats)
         try:
             await conn.open()
@@ -318,6 +326,7 @@ class ConsoleLink:
         deadline = time.monotonic() + timeout
         tail = ""
         seen = False
+        left_pager = False
         while (remaining := deadline - time.monotonic()) > 0:
             data = await self._read(remaining)
             if not data:
@@ -334,8 +343,11 @@ class ConsoleLink:
                     events = []
                 for event in events:
                     if event.kind is codec.ConsoleEventKind.PAGER:
-                        # A pager left open by an earlier session: leave it.
-                        await self._write(codec.PAGER_CONTINUE)
+                        # A pager left open by an earlier session: leave it, once per wait
+                        # (a peer repeating the pager text gets no stream of answers).
+                        if not left_pager:
+                            left_pager = True
+                            await self._write(PAGER_EXIT)
                     elif event.prompt:
                         prompt = event.prompt
             if prompt is not None:
@@ -405,8 +417,7 @@ class ConsoleLink:
                 if event.kind is codec.ConsoleEventKind.PAGER:
                     pages += 1
                     if pages > MAX_PAGES:
-                        await self._write(b"q")  # "other key to exit"
-                        continue
+                        await self._leave_pager(canonical)
                     await self._write(codec.PAGER_CONTINUE)
                     deadline = time.monotonic() + self.command_timeout
                 elif event.kind is codec.ConsoleEventKind.RESPONSE and event.response:
@@ -422,14 +433,26 @@ class ConsoleLink:
                             self.state = _state_for(response.prompt)
                     return response
 
+    async def _leave_pager(self, canonical: str) -> NoReturn:
+        """More than ``MAX_PAGES`` pages: one exit key, then the command is given up.
+
+        Answering every further prompt would let a console (or a hostile gateway) that pages
+        without end draw unbounded writes; the next command re-detects the prompt first.
+        """
+        self.stats.response_errors += 1
+        self.state = ConsoleState.UNKNOWN
+        await self._write(PAGER_EXIT)
+        raise ProtocolError(
+            f"the console paged {canonical!r} beyond {MAX_PAGES} pages; left the pager"
+        )
+
     async def _give_up(self, canonical: str, pages: int, elapsed: float) -> NoReturn:
         """The console is still talking after ``COMMAND_DEADLINE``: leave the pager, raise."""
         self.stats.timeouts += 1
         self._overran = True
         self.state = ConsoleState.UNKNOWN  # re-detect (and drain) before the next command
         if pages:
-            # "Press [Enter] to be continued, other key to exit": leave the listing.
-            await self._write(b"q")
+            await self._write(PAGER_EXIT)
         limit = max(COMMAND_DEADLINE, self.command_timeout)
         raise LinkTimeoutError(
             f"the console was still answering {canonical!r} after {elapsed:.1f} s "
@@ -469,16 +492,29 @@ class ConsoleLink:
         if response is None:
             raise ProtocolError("the console does not know 'pwr'")
         try:
-            modules = codec.modules_from_pwr(codec.parse_pwr(response.lines))
+            table = codec.parse_pwr(response.lines)
         except ProtocolError:
             self.stats.decode_errors += 1
             raise
+        if table.skipped:
+            slots = ", ".join(str(slot) for slot in table.skipped[:8])
+            self._skip(
+                len(table.skipped),
+                f"console `pwr` rows for slot(s) {slots} left out: slots are 1 to "
+                f"{codec.MAX_CONSOLE_SLOT}",
+            )
+        modules = codec.modules_from_pwr(table)
         present = [m for m in modules if m.state != ModuleState.ABSENT]
         if not present:
             raise NoResponseError("the console lists no present module")
         updated: list[Module] = []
         for module in present:
             slot = module.index
+            if plan.alarms:
+                # `Bat Events` / `Power Events` name the protections: the table cannot.
+                module = await self._apply(
+                    module, f"pwr {slot}", codec.parse_pwr_detail, codec.apply_pwr_detail
+                )
             if plan.cells:
                 module = await self._apply(module, f"bat {slot}", codec.parse_bat, codec.apply_bat)
             if plan.identity or slot not in self._identity_tried:
@@ -514,9 +550,14 @@ class ConsoleLink:
         """A secondary command: a failure leaves its part out of this poll."""
         try:
             return await self._checked(text)
+        except CommandNotAllowedError as err:
+            # Never sent; the poll goes on without this part.
+            self._skip(1, f"console {text!r} not sent: {err}")
+            return None
         except (LinkTimeoutError, ProtocolError) as err:
             if self._overran:
                 raise  # a console that pages without end must not hold the link any longer
+            self.stats.note_error(err)
             _LOGGER.debug("console %r failed: %s", text, err)
             return None
 
@@ -528,8 +569,17 @@ class ConsoleLink:
             return apply(module, parse(response.lines))
         except ProtocolError as err:
             self.stats.decode_errors += 1
+            self.stats.note_error(err)
             _LOGGER.debug("console %r: %s", text, err)
             return module
+
+    def _skip(self, count: int, message: str) -> None:
+        """Count records left out of a poll; log each distinct reason once per link."""
+        self.stats.skipped_records += count
+        self.stats.note_error(message)
+        if message not in self._reported and len(self._reported) < MAX_REPORTED:
+            self._reported.add(message)
+            _LOGGER.warning("%s", message)
 
 
 # -- barcode redaction of the transcript ----------------------------------------------

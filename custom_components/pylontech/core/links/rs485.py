@@ -21,10 +21,12 @@ import re
 import time
 from typing import Any, TypeVar
 
+from ..bounds import MAX_RS485_MODULES_PER_GROUP, check_group
 from ..errors import (
     ChecksumError,
     ConnectionLostError,
     DialectError,
+    ImplausibleValueError,
     LinkError,
     LinkTimeoutError,
     NoResponseError,
@@ -34,14 +36,14 @@ from ..errors import (
 )
 from ..model import Bank, Module, merge_modules
 from ..protocol import rs485 as codec
-from .base import Backoff, LinkStats, ReadPlan, TrafficLog, printable
+from .base import Backoff, LinkStats, ReadPlan, TrafficLog, printable, reconnect_pending
 from .transport import Connection, redact
 
 _LOGGER = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-#: Highest module count a Pylontech group documents (ADR 2..17 fits one nibble range).
-MAX_MODULES = 16
+#: Highest module count one RS485 group can address (core/bounds.py).
+MAX_MODULES = MAX_RS485_MODULES_PER_GROUP
 #: Polls between cheap re-discovery probes (one request past the last known module).
 REDISCOVER_EVERY = 30
 #: Frames queued between the reader task and the waiting request.
@@ -78,12 +80,14 @@ class Rs485Link:
         min_gap: float = 0.0,
         max_modules: int = MAX_MODULES,
     ) -> None:
-        """Configure the link; nothing is opened until ``open`` or ``read_bank``."""
-        if not 0 <= group <= codec.MAX_GROUP:
-            raise ValueError(f"group must be 0..{codec.MAX_GROUP}")
+        """Configure the link; nothing is opened until ``open`` or ``read_bank``.
+
+        A group outside ``bounds.RS485_GROUPS`` raises ``InvalidGroupError`` here, before
+        anything is opened (a ``PylontechError``, and a ``ValueError`` for older callers).
+        """
         self.url = url
         self.baudrate = baudrate
-        self.group = group
+        self.group = check_group(group)
         self.request_timeout = max(0.05, float(request_timeout))
         self.polite = polite
         self.min_gap = max(0.0, float(min_gap))
@@ -117,6 +121,12 @@ class Rs485Link:
         self._limits_supported = True
         self._parameters_supported = True
         self._master_info: Any = None
+        self._stack_identity: dict[str, Any] = {}
+        # 0x61 (V3.5 system analog data): None = not asked yet, then whether it is answered.
+        self._system_analog: bool | None = None
+        self._system_analog_refused = False  # RTN error: the firmware does not know 0x61
+        # Answers that decoded but were implausible or beyond the bounds, per command.
+        self._rejected: dict[str, int] = {}
 
     # -- public API -------------------------------------------------------------
 
@@ -177,6 +187,8 @@ class Rs485Link:
             "modules": list(self.modules),
             "all_modules_requests": self._all_modules,
             "limits_supported": self._limits_supported,
+            "system_analog_supported": self._system_analog,
+            "rejected_answers": dict(self._rejected),
             "retry_in": round(self._backoff.remaining(), 1),
             "stats": self.stats.as_dict(),
             "traffic_redacted": True,
@@ -201,10 +213,7 @@ class Rs485Link:
             return
         await self._disconnect()
         if not self._backoff.ready():
-            raise LinkError(
-                f"{redact(self.url)}: reconnecting in {self._backoff.remaining():.0f} s"
-                + (f" (last error: {self.stats.last_error})" if self.stats.last_error else "")
-            )
+            raise reconnect_pending(redact(self.url), self._backoff, self.stats)
         conn = Connection(self.url, self.baudrate, self.stats)
         try:
             await conn.open()
@@ -400,16 +409,30 @@ class Rs485Link:
                 frame = await self._request(command, adr, info)
                 try:
                     return decode(frame)
+                except ImplausibleValueError as err:
+                    self._reject(command, adr, err)
+                    raise
                 except ProtocolError as err:
                     if not isinstance(err, (ResponseError, DialectError)):
                         self.stats.decode_errors += 1
                     raise
-            except (ResponseError, DialectError):
+            except (ResponseError, DialectError, ImplausibleValueError):
+                # Asking again gives the same answer: an RTN, another dialect, or values
+                # no supported battery sends (reserved bits, counts beyond the bounds).
                 raise
             except ProtocolError:
                 if attempt >= CORRUPT_RETRIES:
                     raise
                 attempt += 1
+
+    def _reject(self, command: int, adr: int, err: ImplausibleValueError) -> None:
+        """Count an answer that decoded but cannot be true; it is not published."""
+        self.stats.decode_errors += 1
+        self.stats.skipped_records += 1
+        key = f"0x{command:02X}"
+        self._rejected[key] = self._rejected.get(key, 0) + 1
+        self.stats.note_error(f"ADR 0x{adr:02X} {key}: {err}")
+        _LOGGER.debug("ADR 0x%02X %s answer rejected: %s", adr, key, err)
 
     # -- discovery ------------------------------------------------------------------
 
@@ -448,6 +471,8 @@ class Rs485Link:
             except DialectError as err:
                 dialect = err  # a look-alike protocol answered: say so, not "no answer"
                 break
+            except ImplausibleValueError:
+                pass  # the module answered (its values are rejected, not its presence)
             except (LinkTimeoutError, ProtocolError):
                 misses += 1
                 if misses >= DISCOVERY_GAP:
@@ -529,14 +554,22 @@ class Rs485Link:
         ):
             await self._probe_next()
         errors_before = self._error_marks()
+        rejected_before = self.stats.skipped_records
         modules = await self._read_analog()
         if not modules:
+            if self.stats.skipped_records > rejected_before and self.stats.last_error:
+                # Modules answered, but with values no supported battery sends.
+                raise ImplausibleValueError(
+                    f"every module's answer was rejected ({self.stats.last_error})"
+                )
             raise self._silence_error(errors_before)
         if plan.alarms:
             modules = await self._read_alarms(modules)
         if plan.identity or any(index not in self._identity for index in modules):
             await self._read_identity(modules, full=plan.identity)
-        ordered = tuple(self._with_identity(modules[index]) for index in sorted(modules))
+        master = modules.get(1)
+        reference = None if master is None else master.full_capacity
+        ordered = tuple(self._with_identity(modules[index], reference) for index in sorted(modules))
         bank = Bank(modules=ordered)
         if plan.limits and self._limits_supported:
             bank = await self._read_limits(bank)
@@ -544,6 +577,8 @@ class Rs485Link:
             bank = await self._read_parameters(bank)
         if self._bank_identity:
             bank = replace(bank, **self._bank_identity)
+        if self._system_analog is not False or (plan.identity and not self._system_analog_refused):
+            bank = await self._read_system_analog(bank, plan)
         return replace(bank, module_count=len(bank.modules)).with_totals()
 
     async def _probe_next(self) -> None:
@@ -630,18 +665,76 @@ class Rs485Link:
         return updated
 
     async def _read_limits(self, bank: Bank) -> Bank:
+        """0x92 of every present module: module limits, and the bank's derived from them.
+
+        0x92 answers for the module asked, so each module is asked at its own ADR, on every
+        poll that reads limits: limits follow SOC, temperature and protections (a tripped
+        module drops to 0 A at once), and one 0x92 exchange is about 60 bytes (a few ms at
+        115200 baud, ~60 ms at 9600). The bank's limits come from
+        ``codec.bank_limits_from_modules`` (sum of currents, most conservative voltages)
+        and only when every present module answered; otherwise they stay unknown.
+        """
+        answers: dict[int, codec.ManagementInfoResponse] = {}
+        modules = list(bank.modules)
+        for number, module in enumerate(modules):
+            if module.index in self._bulk_only:
+                continue  # no ADR of its own: its limits cannot be asked
+            adr = self._adr(module.index)
+            try:
+                answer = await self._transact(
+                    codec.Command.GET_MANAGEMENT_INFO, adr, codec.decode_management_info, adr
+                )
+            except ResponseError:
+                if module.index == 1:
+                    self._limits_supported = False  # old firmware: CID2 invalid; stop asking
+                    return bank
+                continue
+            except (LinkTimeoutError, ProtocolError) as err:
+                _LOGGER.debug("module %s: no 0x92 answer (%s)", module.index, err)
+                continue
+            answers[module.index] = answer
+            modules[number] = replace(module, **codec.module_management_fields(answer))
+        present = [module.index for module in bank.modules]
+        return replace(
+            bank, modules=tuple(modules), **codec.bank_limits_from_modules(answers, present)
+        )
+
+    async def _read_system_analog(self, bank: Bank, plan: ReadPlan) -> Bank:
+        """0x61 (V3.5 system analog data) of the master, where the firmware answers it.
+
+        Asked once to find out: an RTN error (0x04 "CID2 invalid" from firmware without
+        V3.5) means never again; silence before it ever answered stops it until the next
+        identity read. Its units are not confirmed by any Pylontech capture (protocols.md
+        D15), so its values are used only when they agree with the modules' own (voltage
+        within 1 V of their mean, current within 20 % / 2 A of their sum, SOC within 5
+        points): a firmware with other scales is then rejected and counted, never shown.
+        """
         adr = self._adr(1)
         try:
-            limits = await self._transact(
-                codec.Command.GET_MANAGEMENT_INFO, adr, codec.decode_management_info, adr
+            answer = await self._transact(
+                codec.Command.GET_SYSTEM_ANALOG, adr, codec.decode_system_analog, adr
             )
-        except ResponseError:
-            self._limits_supported = False  # old firmware: CID2 invalid; stop asking
+        except (ResponseError, DialectError) as err:
+            _LOGGER.debug("0x61 refused (%s); not asked again", err)
+            self._system_analog = False
+            self._system_analog_refused = True
             return bank
         except (LinkTimeoutError, ProtocolError) as err:
-            _LOGGER.debug("0x92 failed: %s", err)
+            _LOGGER.debug("0x61 not answered (%s)", err)
+            if not self._system_analog:
+                self._system_analog = False  # never worked: ask again on an identity read
             return bank
-        return codec.apply_management(bank, limits)
+        self._system_analog = True
+        reason = _system_analog_disagrees(answer, bank)
+        if reason is not None:
+            self._reject(codec.Command.GET_SYSTEM_ANALOG, adr, ImplausibleValueError(reason))
+            return bank
+        values = codec.system_analog_fields(answer)
+        extra = values.pop("extra")
+        known = {key for key, _ in extra}
+        return replace(
+            bank, extra=(*(kv for kv in bank.extra if kv[0] not in known), *extra), **values
+        )
 
     async def _read_parameters(self, bank: Bank) -> Bank:
         """0x47 of the master: its configured limits, kept as bank ``extra`` text."""
@@ -684,6 +777,8 @@ class Rs485Link:
                 identity.update(codec.identity_fields(manufacturer_info=maker))
                 identity.pop("firmware", None)  # the master module's firmware comes from 0x96
                 self._master_info = maker
+                # The master answers 0x51 for the stack: every module gets its model.
+                self._stack_identity = codec.stack_identity_fields(maker)
             self._bank_identity = identity
         for index in sorted(modules):
             if not full and index in self._identity:
@@ -707,11 +802,49 @@ class Rs485Link:
                 software=software,
             )
 
-    def _with_identity(self, module: Module) -> Module:
+    def _with_identity(self, module: Module, master_capacity: float | None) -> Module:
+        """The module with its 0x93/0x96 identity and the stack's 0x51 model/manufacturer.
+
+        0x51 names the master's model for the whole stack; a module whose rated capacity
+        (0x42 full capacity) differs from the master's is of another model in a mixed stack
+        (US2000C 50 Ah, US3000C 74 Ah, US5000 100 Ah), so it gets the manufacturer only.
+        """
         known = self._identity.get(module.index)
-        if known is None:
-            return module
-        return merge_modules(known, module)
+        if known is not None:
+            module = merge_modules(known, module)
+        stack = dict(self._stack_identity)
+        if module.index != 1 and not codec.same_rating(module.full_capacity, master_capacity):
+            stack.pop("model", None)
+        missing = {k: v for k, v in stack.items() if getattr(module, k) is None}
+        return replace(module, **missing) if missing else module
+
+
+#: 0x61 agreement with the modules' own values (see ``Rs485Link._read_system_analog``).
+SYSTEM_ANALOG_VOLTAGE_TOLERANCE = 1.0  # V
+SYSTEM_ANALOG_CURRENT_TOLERANCE = (2.0, 0.2)  # A, or this fraction of the modules' sum
+SYSTEM_ANALOG_SOC_TOLERANCE = 5.0  # points
+
+
+def _system_analog_disagrees(answer: codec.SystemAnalogResponse, bank: Bank) -> str | None:
+    """Why a 0x61 answer contradicts the modules read in the same poll, if it does."""
+    modules = bank.modules
+    voltages = [m.voltage for m in modules if m.voltage is not None]
+    if voltages:
+        mean = sum(voltages) / len(voltages)
+        if abs(answer.voltage - mean) > SYSTEM_ANALOG_VOLTAGE_TOLERANCE:
+            return f"0x61 voltage {answer.voltage} V, the modules read {mean:.2f} V"
+    currents = [m.current for m in modules if m.current is not None]
+    if currents and len(currents) == len(modules):
+        total = sum(currents)
+        absolute, fraction = SYSTEM_ANALOG_CURRENT_TOLERANCE
+        if abs(answer.current - total) > max(absolute, fraction * abs(total)):
+            return f"0x61 current {answer.current} A, the modules read {total:.1f} A"
+    socs = [m.soc for m in modules if m.soc is not None]
+    if socs:
+        mean_soc = sum(socs) / len(socs)
+        if abs(answer.soc - mean_soc) > SYSTEM_ANALOG_SOC_TOLERANCE:
+            return f"0x61 SOC {answer.soc} %, the modules read {mean_soc:.0f} %"
+    return None
 
 
 def _single(decode: Callable[..., _T]) -> Callable[[Any], _T]:

@@ -29,8 +29,10 @@ import re
 import struct
 from typing import ClassVar, Literal
 
+from ..bounds import MAX_MODULES_TOTAL, CountBoundError, check_count
 from ..errors import ProtocolError
 from ..model import Alarm, Bank, Protection
+from ..plausibility import PACK_VOLTAGE
 
 # --------------------------------------------------------------------------- ids
 
@@ -61,6 +63,12 @@ _INFO6 = struct.Struct("<2s2BH")  # chemistry, hw major, hw minor, capacity Ah
 _INFO8 = struct.Struct("<2s2BHH")  # + software version
 
 _PADDING = " \x00\xff"
+
+#: Bank voltages (V) a supported bank can broadcast in 0x356: the pack-voltage range of
+#: ``core/plausibility.py`` (one fact, with its manual sources there). A value outside it is
+#: a frame in other units (one BMS sends 0.1 V: 5.22 V for 52.2 V), never a reading; the
+#: codec withholds it and counts it.
+PLAUSIBLE_BANK_VOLTAGE: tuple[float, float] = (PACK_VOLTAGE.low, PACK_VOLTAGE.high)
 
 
 def _short(can_id: int, data: bytes, need: int) -> ProtocolError:
@@ -149,8 +157,24 @@ _ALARM_TO_359: dict[Alarm, tuple[int, int]] = {
 
 # --------------------------------------------------------------------------- 0x35A slots
 
-# SMA/Victron layout (TinyBMS->Victron doc, LSB first): 16 two-bit slots per 32-bit word,
-# bytes 0-3 alarms, bytes 4-7 warnings; state 0b10 = active, 0b01 = ok, 0b00 = unsupported.
+# SMA/Victron "CAN-bus BMS" layout: 16 two-bit slots per 32-bit little-endian word (slot n in
+# bits 2n..2n+1), bytes 0-3 alarms (protections), bytes 4-7 warnings.
+#
+# Which pair value means "active" is decided by what real devices put on the wire, not by the
+# SMA notation "10 = active", which writes the high bit first:
+# * a healthy SmartBMS-style BMS on a Victron bus (tests/core/captures/can/real,
+#   venus_smartbms_lookalike_candump.txt) sends AA AA AA 02 AA AA AA 02: every defined slot
+#   0b10, the three reserved slots 0b00. Read as "0b10 = active" a working bank would show
+#   11 protections and 11 warnings;
+# * diyBMS v4 (ESP32 controller firmware, Victron CAN-bus output) sends 0b01 for an active
+#   alarm or warning and 0b10 for OK, and notes that this is the SMA notation bit-swapped;
+# * an ESPHome CAN-bus BMS component (its 0x35A binary sensors) reads each flag from the
+#   low bit of its pair;
+# * Discover Energy's CAN description of the frame: "1 = alarm/warning, 2 = normal";
+# * Pylontech firmware with this frame set sent all zeros (setfire's US5000 capture).
+# So: 0b01 = active, 0b10 = normal, 0b00 = not reported, 0b11 = undefined (not active). The
+# TinyBMS-to-Victron bridge document and broglep's decoder read 0b10 as active; they follow
+# the notation literally, and the devices above contradict them.
 SMA_SLOTS: tuple[str, ...] = (
     "general",
     "high_voltage",
@@ -169,7 +193,11 @@ SMA_SLOTS: tuple[str, ...] = (
     "reserved_14",
     "reserved_15",
 )
-_SMA_ACTIVE = 0b10
+_SMA_ACTIVE = 0b01
+_SMA_NORMAL = 0b10
+#: Some BMSes send 0x35A with DLC 7: the warning word's top byte (slots 12-15) is missing
+#: and read as "not reported".
+SMA_MIN_DLC = 7
 # Slot -> model flag for the alarm word. Contactor failure is a BMS hardware fault (system
 # error); the bank has no protection-level imbalance, so it is reported as the warning.
 _SMA_ALARM_SLOT_FLAGS: dict[int, Protection | Alarm] = {
@@ -249,8 +277,12 @@ _ALARM_TO_SMA: dict[Alarm, int] = {
 
 
 def _active_slots(word: int) -> Iterator[int]:
+    return _slots_in(word, _SMA_ACTIVE)
+
+
+def _slots_in(word: int, state: int) -> Iterator[int]:
     for slot in range(16):
-        if (word >> (2 * slot)) & 0b11 == _SMA_ACTIVE:
+        if (word >> (2 * slot)) & 0b11 == state:
             yield slot
 
 
@@ -298,12 +330,22 @@ class CanStateOfCharge:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CanMeasurements:
-    """0x356: stack voltage (V), current (A, + = charge), average cell temperature (degC)."""
+    """0x356: stack voltage (V), current (A, + = charge), average cell temperature (degC).
+
+    ``voltage_plausible`` is False for a voltage no supported bank has
+    (``PLAUSIBLE_BANK_VOLTAGE``); the bank then leaves the voltage out.
+    """
 
     CAN_ID: ClassVar[int] = MEASUREMENTS_ID
     voltage: float
     current: float
     temperature: float
+
+    @property
+    def voltage_plausible(self) -> bool:
+        """Whether the voltage is one a supported bank can have."""
+        low, high = PLAUSIBLE_BANK_VOLTAGE
+        return low <= self.voltage <= high
 
     def encode(self) -> bytes:
         """The frame's data bytes (DLC 6)."""
@@ -395,9 +437,11 @@ class CanSmaAlarms:
     """0x35A (new firmware): SMA/Victron alarm and warning words (16 two-bit slots each).
 
     ``alarm_word``/``warning_word`` are the raw little-endian words; ``protections``
-    and ``alarms`` are the active (``10``) slots mapped onto model flags; ``SMA_SLOTS``
+    and ``alarms`` are the active (``01``) slots mapped onto model flags; ``SMA_SLOTS``
     names the slots, and ``active_alarm_slots`` keeps slots the model merges (contactor
-    and BMS internal are both ``SYSTEM_ERROR``) distinguishable.
+    and BMS internal are both ``SYSTEM_ERROR``) distinguishable. ``normal_alarm_slots`` /
+    ``normal_warning_slots`` are the slots the BMS reports as OK (``10``); a slot in
+    neither is not reported by this BMS.
     """
 
     CAN_ID: ClassVar[int] = SMA_ALARMS_ID
@@ -413,6 +457,36 @@ class CanSmaAlarms:
     def active_warning_slots(self) -> tuple[str, ...]:
         """Names of the active warning slots."""
         return tuple(SMA_SLOTS[s] for s in _active_slots(self.warning_word))
+
+    @property
+    def normal_alarm_slots(self) -> tuple[str, ...]:
+        """Names of the alarm slots the BMS reports as OK."""
+        return tuple(SMA_SLOTS[s] for s in _slots_in(self.alarm_word, _SMA_NORMAL))
+
+    @property
+    def normal_warning_slots(self) -> tuple[str, ...]:
+        """Names of the warning slots the BMS reports as OK."""
+        return tuple(SMA_SLOTS[s] for s in _slots_in(self.warning_word, _SMA_NORMAL))
+
+    @property
+    def reported_flags(self) -> frozenset[Protection | Alarm]:
+        """Model flags whose slot the BMS reports at all (active or normal, not ``00``).
+
+        A flag outside this set is one this BMS does not observe: it is not "off".
+        """
+        found: set[Protection | Alarm] = set()
+        for state in (_SMA_ACTIVE, _SMA_NORMAL):
+            found.update(
+                flag
+                for s in _slots_in(self.alarm_word, state)
+                if (flag := _SMA_ALARM_SLOT_FLAGS.get(s))
+            )
+            found.update(
+                flag
+                for s in _slots_in(self.warning_word, state)
+                if (flag := _SMA_WARNING_SLOT_FLAGS.get(s))
+            )
+        return frozenset(found)
 
     @property
     def general_alarm(self) -> bool:
@@ -445,7 +519,7 @@ class CanSmaAlarms:
 
     @classmethod
     def from_flags(cls, protections: Iterable[Protection], alarms: Iterable[Alarm]) -> CanSmaAlarms:
-        """The frame for a set of model flags (inactive slots sent as ``00``, like real FW)."""
+        """The frame for a set of model flags (inactive slots sent as ``00``, like Pylontech FW)."""
         alarm_word = 0
         for protection in protections:
             slot = _PROTECTION_TO_SMA.get(protection)
@@ -566,9 +640,18 @@ def _decode_measurements(data: bytes) -> CanMeasurements:
 def _decode_protection(data: bytes) -> CanProtectionAlarm:
     if len(data) < 5:
         raise _short(PROTECTION_ID, data, 5)
+    # More modules than any supported bank has: the frame is not a reading (0xFF filler).
+    try:
+        module_count = check_count("modules", data[4], MAX_MODULES_TOTAL)
+    except CountBoundError as err:
+        raise CountBoundError(f"CAN 0x{PROTECTION_ID:03X}: {err}") from None
+    if data[:4] == b"\xff\xff\xff\xff":
+        # Every flag bit set, undefined ones included, with over- and under-voltage at once:
+        # the all-ones "not available" filler of CAN signals, not a state of a bank.
+        raise ProtocolError("CAN 0x359: every flag bit set (filler, not a bank state)")
     tag = _ascii(data[5:8])
     if not any(data[:4]):  # the usual case: nothing tripped
-        return CanProtectionAlarm(module_count=data[4], tag=tag)
+        return CanProtectionAlarm(module_count=module_count, tag=tag)
     protections = frozenset(p for byte, mask, p in _PROTECTION_BITS if data[byte] & mask)
     alarms = frozenset(a for byte, mask, a in _ALARM_BITS if data[byte] & mask)
     undocumented = int.from_bytes(
@@ -578,7 +661,7 @@ def _decode_protection(data: bytes) -> CanProtectionAlarm:
     return CanProtectionAlarm(
         protections=protections,
         alarms=alarms,
-        module_count=data[4],
+        module_count=module_count,
         tag=tag,
         undocumented_bits=undocumented,
         emulator_variant=bool((data[1] | data[3]) & 0x80),
@@ -605,11 +688,11 @@ def _decode_manufacturer(data: bytes) -> CanManufacturer:
 
 
 def _decode_sma_alarms(data: bytes) -> CanSmaAlarms:
-    if len(data) < 8:
-        raise _short(SMA_ALARMS_ID, data, 8)
+    if len(data) < SMA_MIN_DLC:
+        raise _short(SMA_ALARMS_ID, data, SMA_MIN_DLC)
     return CanSmaAlarms(
         alarm_word=int.from_bytes(data[0:4], "little"),
-        warning_word=int.from_bytes(data[4:8], "little"),
+        warning_word=int.from_bytes(data[4:8], "little"),  # DLC 7: top byte "not reported"
     )
 
 
@@ -685,7 +768,7 @@ def bank_from_parts(parts: Iterable[CanPart]) -> Bank:
             values["soc"] = part.soc
             values["soh"] = part.soh
         elif isinstance(part, CanMeasurements):
-            values["voltage"] = part.voltage
+            values["voltage"] = part.voltage if part.voltage_plausible else None
             values["current"] = part.current
             values["temperature"] = part.temperature
         elif isinstance(part, CanProtectionAlarm):
@@ -729,6 +812,8 @@ class CanBankAssembler:
     ``max_age`` (seconds), when set, expires a part that has not arrived for that long
     on every ``update`` (its values become ``None``). Frames of undefined ids are only
     counted; a frame too short for its id raises ``ProtocolError`` (and is counted).
+    A value the codec will not publish (a 0x356 voltage no supported bank has) is
+    tallied in ``implausible`` by quantity, with the latest one in ``last_implausible``.
 
     Typical use in a link: ``assembler.update(...)`` per received frame, then
     ``bank = assembler.take_update()`` and publish when it is not ``None`` (at most once
@@ -745,7 +830,9 @@ class CanBankAssembler:
         "cycles",
         "error_frames",
         "frames",
+        "implausible",
         "keepalives",
+        "last_implausible",
         "max_age",
         "unknown_frames",
     )
@@ -760,6 +847,8 @@ class CanBankAssembler:
         self.error_frames = 0  # frames that raised ProtocolError
         self.keepalives = 0  # 0x305 frames (another inverter on the bus)
         self.cycles = 0  # broadcast cycles completed
+        self.implausible: dict[str, int] = {}  # quantity -> frames whose value was withheld
+        self.last_implausible: str | None = None
         self._parts: dict[int, _Entry] = {}
         self._cycle_ids: set[int] = set()
         self._cycle_complete = False
@@ -786,6 +875,13 @@ class CanBankAssembler:
             self.keepalives += 1
             self._cycle_complete = False
             return changed
+        if isinstance(part, CanMeasurements) and not part.voltage_plausible:
+            low, high = PLAUSIBLE_BANK_VOLTAGE
+            self.implausible["voltage"] = self.implausible.get("voltage", 0) + 1
+            self.last_implausible = (
+                f"CAN 0x{can_id:03X}: bank voltage {part.voltage:g} V is outside "
+                f"{low:g}-{high:g} V (not published)"
+            )
         # A repeated id means the battery started its next broadcast round.
         if can_id in self._cycle_ids:
             self._cycle_complete = True
@@ -1229,9 +1325,11 @@ __all__ = [
     "LIMITS_ID",
     "MANUFACTURER_ID",
     "MEASUREMENTS_ID",
+    "PLAUSIBLE_BANK_VOLTAGE",
     "PROTECTION_ID",
     "REQUEST_ID",
     "SMA_ALARMS_ID",
+    "SMA_MIN_DLC",
     "SMA_SLOTS",
     "STATE_ID",
     "CanBankAssembler",

@@ -48,6 +48,7 @@ from .console_mapping import (
     modules_from_pwr,
 )
 from .console_parsers import (
+    MAX_CONSOLE_SLOT,
     BatCell,
     CiRecord,
     DataRecord,
@@ -124,6 +125,7 @@ def decode_response(response: ConsoleResponse) -> object:
 
 __all__ = [
     "CONSOLE_BAUD",
+    "MAX_CONSOLE_SLOT",
     "MAX_RESPONSE_CHARS",
     "MAX_RESPONSE_LINES",
     "PAGER_CONTINUE",

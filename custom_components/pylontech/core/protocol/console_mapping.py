@@ -64,8 +64,10 @@ _NAMED_PROTECTIONS = {
     "POT": Protection.OVER_TEMPERATURE,
     "PUT": Protection.UNDER_TEMPERATURE,
     "COC": Protection.CHARGE_OVER_CURRENT,
+    "COC1": Protection.CHARGE_OVER_CURRENT,  # Pytes `Pwr Protect ENA`
     "COC2": Protection.CHARGE_OVER_CURRENT,
     "DOC": Protection.DISCHARGE_OVER_CURRENT,
+    "DOC1": Protection.DISCHARGE_OVER_CURRENT,
     "DOC2": Protection.DISCHARGE_OVER_CURRENT,
     "SC": Protection.SHORT_CIRCUIT,
 }
@@ -82,6 +84,15 @@ _NAMED_ALARMS = {
     "PLT": Alarm.LOW_TEMPERATURE,
 }
 FULLY_CHARGED_EVENT = "COULFULL"
+# Pytes firmware lists the same families without the B/P prefix, split by field
+# (`Bat Protect ENA : OV HV LV UV SLP OT HT LT UT`, `Pwr Protect ENA : OV HV ... SC`):
+# the field an unprefixed name stands in says whether it is the cell or the module one.
+_UNPREFIXED = frozenset({"OV", "HV", "LV", "UV", "OT", "HT", "LT", "UT"})
+_UNPREFIXED_TEMPERATURE = {"OT": "POT", "UT": "PUT", "HT": "PHT", "LT": "PLT"}
+#: ``stat`` SOH (and ``pwrsys`` System SOH) of 0 %: US2000C main firmware B68.2 prints 0
+#: while its `Soh. Status` reads Normal. A module at 0 % health would not be in service,
+#: so 0 means "not reported", never "worn out".
+_SOH_NOT_REPORTED = 0.0
 
 
 def module_state(word: str | None) -> str | None:
@@ -94,6 +105,34 @@ def module_state(word: str | None) -> str | None:
         return None
     known = _STATES.get(lowered)
     return str(known) if known is not None else lowered
+
+
+def reported_soh(value: float | None) -> float | None:
+    """A console SOH, or ``None`` where the firmware prints 0 for "not reported"."""
+    if value is None or value == _SOH_NOT_REPORTED:
+        return None
+    return value
+
+
+def qualify_events(field: EventField | None, prefix: str) -> EventField | None:
+    """``Bat Events`` (prefix ``B``) / ``Power Events`` (``P``) with unprefixed names qualified.
+
+    ``OV`` in a `Bat Events` field is ``BOV`` (cell over-voltage), in `Power Events` ``POV``
+    (module); temperatures carry no charge/discharge part, so they become the generic
+    ``POT``/``PUT``/``PHT``/``PLT``. Prefixed names are kept.
+    """
+    if field is None or not any(name.upper() in _UNPREFIXED for name in field.names):
+        return field
+    names: list[str] = []
+    for name in field.names:
+        upper = name.upper()
+        if upper in _UNPREFIXED_TEMPERATURE:
+            names.append(_UNPREFIXED_TEMPERATURE[upper])
+        elif upper in _UNPREFIXED:
+            names.append(prefix + upper)
+        else:
+            names.append(name)
+    return replace(field, names=tuple(names))
 
 
 def limit_state(word: str | None) -> LimitState | None:
@@ -225,6 +264,8 @@ def module_from_pwr_row(row: PwrRow, *, group: int = 0) -> Module:
         model=row.device_type,
         alarms=alarms,
         protections=protections,
+        # The state columns are warnings; protections need the `pwr N` events.
+        alarms_read=True,
         extra=_extra(row),
     )
 
@@ -240,9 +281,16 @@ def bank_from_pwr(table: PwrTable, *, group: int = 0) -> Bank:
 
 
 def apply_pwr_detail(module: Module, detail: PwrDetail) -> Module:
-    """Add ``pwr N`` values: measurements, capacity, states and event flags."""
+    """Add ``pwr N`` values: measurements, capacity, states and event flags.
+
+    The event fields are where the console names protections (`BUV`, `COC`, ...) apart
+    from warnings (`BLV`, `BHV`, ...): the ``*.St`` columns only say Low/High, which the
+    BMS prints for a warning and a protection alike, so they map to alarms.
+    """
     protections, alarms, full, unknown = event_flags(
-        detail.bat_events, detail.power_events, detail.system_fault
+        qualify_events(detail.bat_events, "B"),
+        qualify_events(detail.power_events, "P"),
+        detail.system_fault,
     )
     if detail.system_fault is not None and detail.system_fault.code:
         protections |= {Protection.SYSTEM_ERROR}
@@ -291,6 +339,10 @@ def apply_pwr_detail(module: Module, detail: PwrDetail) -> Module:
         fully_charged=fully_charged,
         protections=module.protections | protections,
         alarms=module.alarms | alarms,
+        protections_read=True
+        if detail.bat_events is not None or detail.power_events is not None
+        else module.protections_read,
+        alarms_read=True,
         extra=tuple(extra),
     )
 
@@ -354,11 +406,12 @@ def apply_info(module: Module, info: InfoRecord) -> Module:
 
 
 def apply_stat(module: Module, stat: StatRecord) -> Module:
-    """Add ``stat`` counters (by label), SOH and cycles (``CYCLE Times``)."""
+    """Add ``stat`` counters (by label), SOH and cycles (``CYCLE Times``); SOH 0 is unreported."""
+    soh = reported_soh(stat.soh)
     return replace(
         module,
         counters=stat.counters or module.counters,
-        soh=stat.soh if stat.soh is not None else module.soh,
+        soh=soh if soh is not None else module.soh,
         cycles=stat.cycles if stat.cycles is not None else module.cycles,
     )
 
@@ -375,7 +428,9 @@ def apply_soh(module: Module, report: SohReport) -> Module:
 def module_from_data(record: DataRecord, *, index: int = 1, group: int = 0) -> Module:
     """A ``data event``/``data history`` record as a module snapshot (for diagnostics)."""
     protections, alarms, full, unknown = event_flags(
-        record.bat_events, record.power_events, record.system_fault
+        qualify_events(record.bat_events, "B"),
+        qualify_events(record.power_events, "P"),
+        record.system_fault,
     )
     state = module_state(record.state)
     if state == ModuleState.ERROR or (record.system_fault and record.system_fault.code):
@@ -428,7 +483,7 @@ def bank_from_pwrsys(record: PwrsysRecord) -> Bank:
         current=record.current,
         temperature=record.temperature_avg,
         soc=record.soc,
-        soh=record.soh,
+        soh=reported_soh(record.soh),
         remaining_capacity=record.remaining_capacity,
         full_capacity=record.full_capacity,
         charge_voltage_limit=record.system_charge_voltage

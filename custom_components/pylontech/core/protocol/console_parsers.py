@@ -17,12 +17,16 @@ from datetime import datetime
 from functools import lru_cache
 import re
 
+from ..bounds import MAX_CELLS_PER_MODULE, MAX_MODULES_PER_GROUP, check_count
 from ..errors import ProtocolError
 from .console_framing import PAGER_TEXT, SUCCESS_LINE, ConsoleResponse
 
 #: Bounds for hostile input: lines read per payload, tokens per table row.
 MAX_PARSE_LINES = 8192
 MAX_ROW_TOKENS = 64
+#: ``pwr`` slots are 1-based and list the master's group: no supported group has more
+#: modules than ``MAX_MODULES_PER_GROUP`` (core/bounds.py), so a higher slot is an error.
+MAX_CONSOLE_SLOT = MAX_MODULES_PER_GROUP
 
 Source = ConsoleResponse | str | Sequence[str]
 Extra = tuple[tuple[str, str], ...]
@@ -352,6 +356,8 @@ class PwrTable:
 
     columns: tuple[str, ...]
     rows: tuple[PwrRow, ...]
+    #: Slot numbers of rows left out: outside 1..``MAX_CONSOLE_SLOT`` (a protocol error).
+    skipped: tuple[int, ...] = ()
 
     def present(self) -> tuple[PwrRow, ...]:
         """Rows of modules that answered."""
@@ -396,8 +402,13 @@ def parse_pwr(source: Source) -> PwrTable:
     """Parse the ``pwr`` table (layouts A/B/C and clones; unknown columns kept)."""
     columns, rows = _table(_lines(source), "power")
     parsed: list[PwrRow] = []
+    skipped: list[int] = []
     seen: set[int] = set()
     for index, line in rows:
+        if not 1 <= index <= MAX_CONSOLE_SLOT:
+            # One bad row must not cost the poll (nor ask `bat 100`): left out, reported.
+            skipped.append(index)
+            continue
         if index in seen:
             continue  # a repeated slot (garbled line) must not yield two modules
         seen.add(index)
@@ -407,7 +418,9 @@ def parse_pwr(source: Source) -> PwrTable:
             continue
         known, extra = _pick(_align(columns, _row_tokens(line)), _PWR_KEYS)
         parsed.append(_pwr_row(index, known, extra))
-    return PwrTable(columns=tuple(c.name for c in columns), rows=tuple(parsed))
+    return PwrTable(
+        columns=tuple(c.name for c in columns), rows=tuple(parsed), skipped=tuple(skipped)
+    )
 
 
 # --- key/value blocks -------------------------------------------------------------
@@ -645,8 +658,12 @@ def _bat_cells(columns: list[_Column], rows: list[tuple[int, str]]) -> tuple[Bat
 
 
 def parse_bat(source: Source) -> tuple[BatCell, ...]:
-    """Parse ``bat [N]``: one record per cell, in printed order."""
+    """Parse ``bat [N]``: one record per cell, in printed order.
+
+    More rows than a supported module has cells raise ``CountBoundError``.
+    """
     columns, rows = _table(_lines(source), "battery")
+    check_count("cells", len(rows), MAX_CELLS_PER_MODULE)
     return _bat_cells(columns, rows)
 
 
@@ -681,6 +698,7 @@ def parse_soh(source: Source) -> SohReport:
             module = _int(parts[1])
             break
     columns, rows = _table(lines, "battery")
+    check_count("cells", len(rows), MAX_CELLS_PER_MODULE)
     keys = {"battery": "index", "voltage": "voltage", "volt": "voltage"}
     keys |= {"sohcount": "count", "sohstatus": "status"}
     cells = []

@@ -124,9 +124,10 @@ def _infer(frame: Frame) -> tuple[Command, Response] | None:
             continue
         try:
             if command is Command.GET_ALARM_INFO:
-                response: Response = decode_alarm(frame)
-                if any(len(r.extra) > 1 for r in response.records):
+                alarm = decode_alarm(frame)
+                if any(len(r.extra) > 1 for r in alarm.records):
                     continue
+                response: Response = alarm
             else:
                 response = decode_response(command, frame)
         except ProtocolError:

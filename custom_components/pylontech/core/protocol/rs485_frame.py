@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 import struct
 
+from ..bounds import MAX_RS485_GROUP, MAX_RS485_MODULES_PER_GROUP, check_group
 from ..errors import (
     ChecksumError,
     CommandNotAllowedError,
@@ -275,6 +276,8 @@ class Command(IntEnum):
     GET_MANAGEMENT_INFO = 0x92
     GET_SERIAL_NUMBER = 0x93
     GET_SOFTWARE_VERSION = 0x96
+    # V3.5 "system analog data" of the whole stack (protocols.md §1.8); read-only.
+    GET_SYSTEM_ANALOG = 0x61
 
 
 #: The allow-list: the only commands ``encode_request`` will build.
@@ -289,6 +292,7 @@ _ADDRESSED = frozenset(
         Command.GET_MANAGEMENT_INFO,
         Command.GET_SERIAL_NUMBER,
         Command.GET_SOFTWARE_VERSION,
+        Command.GET_SYSTEM_ANALOG,
     }
 )
 #: Commands with an all-modules (INFO 0xFF) form.
@@ -301,17 +305,19 @@ def is_read_code(command: object) -> bool:
     return (type(command) is int and command in READ_CODES) or isinstance(command, Command)
 
 
-MAX_GROUP = 7  # DIP 2-4 of the master
-MAX_INDEX = 16  # modules per group (US2000C/US3000C/US5000)
+MAX_GROUP = MAX_RS485_GROUP  # DIP 2-4 of the master (core/bounds.py)
+MAX_INDEX = MAX_RS485_MODULES_PER_GROUP  # modules per group (core/bounds.py)
 
 
 def address(index: int, group: int = 0) -> int:
-    """RS485 ADR of a module: ``index + 1 + 0x10 * group`` (master index 1 -> ADR 2)."""
+    """RS485 ADR of a module: ``index + 1 + 0x10 * group`` (master index 1 -> ADR 2).
+
+    A group outside ``bounds.RS485_GROUPS`` raises ``InvalidGroupError`` (a ``ValueError``
+    and a ``PylontechError``); an index outside 1..16 raises ``ValueError``.
+    """
     if not 1 <= index <= MAX_INDEX:
         raise ValueError(f"module index {index} out of range 1..{MAX_INDEX}")
-    if not 0 <= group <= MAX_GROUP:
-        raise ValueError(f"group {group} out of range 0..{MAX_GROUP}")
-    return index + 1 + 0x10 * group
+    return index + 1 + 0x10 * check_group(group)
 
 
 def module_position(adr: int) -> tuple[int, int]:
@@ -336,7 +342,7 @@ def encode_request(
 ) -> bytes:
     """Build the documented request for a read command.
 
-    INFO is the ADR byte for 0x42/0x44/0x92/0x93/0x96 (``info=0xFF`` asks 0x42/0x44 for all
+    INFO is the ADR byte for 0x42/0x44/0x61/0x92/0x93/0x96 (``info=0xFF`` asks 0x42/0x44 for all
     modules; another byte is allowed, §1.5 D6) and empty for 0x4F/0x51/0x47. Anything outside
     :data:`READ_COMMANDS` raises ``CommandNotAllowedError``: a write cannot be encoded.
     """

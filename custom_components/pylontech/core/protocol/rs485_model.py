@@ -5,7 +5,7 @@ The mapping of each wire field to a model field is documented on the functions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import fields, replace
 from typing import Any
 
@@ -33,6 +33,7 @@ from .rs485_responses import (
     Response,
     SerialNumberResponse,
     SoftwareVersionResponse,
+    SystemAnalogResponse,
     SystemParametersResponse,
 )
 
@@ -159,11 +160,11 @@ def alarm_fields(record: AlarmRecord) -> dict[str, Any]:
     ):
         alarms.add(Alarm.GENERAL)
     if record.charging:
-        state = ModuleState.CHARGE
+        operating = ModuleState.CHARGE
     elif record.discharging:
-        state = ModuleState.DISCHARGE
+        operating = ModuleState.DISCHARGE
     else:
-        state = ModuleState.IDLE
+        operating = ModuleState.IDLE
     return {
         "cell_voltage_states": record.cell_states,
         "temperature_states": record.temperature_states,
@@ -173,9 +174,11 @@ def alarm_fields(record: AlarmRecord) -> dict[str, Any]:
         "charge_mosfet": record.charge_mosfet,
         "discharge_mosfet": record.discharge_mosfet,
         "fully_charged": record.fully_charged,
-        "state": str(state),
+        "state": str(operating),
         "protections": frozenset(protections),
         "alarms": frozenset(alarms),
+        "protections_read": True,
+        "alarms_read": True,
     }
 
 
@@ -194,8 +197,66 @@ def modules_from_alarm(response: AlarmResponse) -> tuple[Module, ...]:
     )
 
 
+def module_management_fields(response: ManagementInfoResponse) -> dict[str, Any]:
+    """Module fields from one module's 0x92: its four limits (DCL as a positive magnitude)."""
+    return {
+        "charge_voltage_limit": response.charge_voltage_limit,
+        "discharge_voltage_limit": response.discharge_voltage_limit,
+        "charge_current_limit": response.charge_current_limit,
+        "discharge_current_limit": abs(response.discharge_current_limit),
+    }
+
+
+def bank_limits_from_modules(
+    answers: Mapping[Any, ManagementInfoResponse], present: Iterable[Any]
+) -> dict[str, Any]:
+    """Bank limits and flags from the 0x92 answers of the present modules.
+
+    0x92 answers for the module asked (the command byte is its ADR), so the master's answer
+    is one module's limits: a 4 x US3000C bank answers 37 A per module, while the bank takes
+    148 A (what CAN 0x351 and the console's ``pwrsys`` "system Recommend" carry). The bank's
+    values are therefore derived, and only when every present module answered (a partial
+    sum would understate the bank, and a missing module may be the one asking to stop):
+
+    * charge/discharge enabled: every module allows it; one module asking to stop stops the
+      bank (the stack-wide request the master's CAN 0x35C sends);
+    * current limits: modules in parallel share the current, so the bank takes the sum of
+      their limits; 0 while the bank is not enabled in that direction;
+    * voltage limits: the bank shares one bus voltage, so the most conservative module
+      decides: the lowest charge voltage limit, the highest discharge voltage limit;
+    * force-charge and full-charge requests: any module asking.
+
+    Returns ``{}`` when a present module has no answer (the bank limits are then unknown).
+    """
+    indexes = tuple(present)
+    if not indexes or any(index not in answers for index in indexes):
+        return {}
+    limits = [answers[index] for index in indexes]
+    charge = all(r.charge_enabled for r in limits)
+    discharge = all(r.discharge_enabled for r in limits)
+    return {
+        "charge_voltage_limit": min(r.charge_voltage_limit for r in limits),
+        "discharge_voltage_limit": max(r.discharge_voltage_limit for r in limits),
+        "charge_current_limit": (
+            round(sum(r.charge_current_limit for r in limits), 1) if charge else 0.0
+        ),
+        "discharge_current_limit": (
+            round(sum(abs(r.discharge_current_limit) for r in limits), 1) if discharge else 0.0
+        ),
+        "charge_enabled": charge,
+        "discharge_enabled": discharge,
+        "force_charge_1": any(r.force_charge_1 for r in limits),
+        "force_charge_2": any(r.force_charge_2 for r in limits),
+        "full_charge_request": any(r.full_charge_request for r in limits),
+    }
+
+
 def management_fields(response: ManagementInfoResponse) -> dict[str, Any]:
-    """Bank fields from 0x92: limits (DCL as a positive magnitude) and request flags."""
+    """Bank fields from one 0x92 answer (a one-module bank): limits and request flags.
+
+    For a bank of several modules use :func:`bank_limits_from_modules`: one answer is one
+    module's limits.
+    """
     return {
         "charge_voltage_limit": response.charge_voltage_limit,
         "discharge_voltage_limit": response.discharge_voltage_limit,
@@ -210,8 +271,69 @@ def management_fields(response: ManagementInfoResponse) -> dict[str, Any]:
 
 
 def apply_management(bank: Bank, response: ManagementInfoResponse) -> Bank:
-    """``bank`` with the 0x92 limits and flags."""
+    """``bank`` with the 0x92 limits and flags of its only module."""
     return replace(bank, **management_fields(response))
+
+
+def system_analog_fields(response: SystemAnalogResponse) -> dict[str, Any]:
+    """Bank fields from a 0x61 stack summary.
+
+    voltage, current, SOC, SOH (average), cell voltage extremes and temperature (the
+    average cell temperature: the battery temperature CAN 0x356 reports for the stack); the
+    cycle counts and the lowest SOH, which the bank model has no field for, go to ``extra``
+    as text.
+    """
+    r = response
+    return {
+        "voltage": r.voltage,
+        "current": r.current,
+        "soc": float(r.soc),
+        "soh": float(r.soh_average),
+        "cell_voltage_min": r.cell_voltage_min,
+        "cell_voltage_max": r.cell_voltage_max,
+        "temperature": r.cell_temperature_average,
+        "extra": (
+            ("system_cycles_average", str(r.cycles_average)),
+            ("system_cycles_max", str(r.cycles_max)),
+            ("system_soh_min", str(r.soh_min)),
+        ),
+    }
+
+
+# 0x51's manufacturer field is 20 bytes; Pylontech firmware fills it with "Pylon" (captures
+# RS-51-*: ``Pylon---------------``), the company the console and CAN name "Pylontech".
+_MANUFACTURER_NAMES = {"PYLON": "Pylontech"}
+
+
+def manufacturer_name(text: str) -> str:
+    """The manufacturer 0x51 names, with Pylontech's short form spelled out."""
+    return _MANUFACTURER_NAMES.get(text.strip().upper(), text)
+
+
+#: Rated capacities of one model agree within this fraction (0x42 reports the rated value:
+#: 50 Ah US2000, 74 Ah US3000C, 100 Ah US5000 in the captures and manuals).
+SAME_RATING_TOLERANCE = 0.1
+
+
+def same_rating(capacity: float | None, reference: float | None) -> bool:
+    """True when two modules' rated (full) capacities say they are the same model."""
+    if capacity is None or reference is None or reference <= 0:
+        return False
+    return abs(capacity - reference) <= SAME_RATING_TOLERANCE * reference
+
+
+def stack_identity_fields(manufacturer_info: ManufacturerInfoResponse) -> dict[str, Any]:
+    """Model and manufacturer every module of the stack gets from the master's 0x51.
+
+    The master answers 0x51 for the stack (protocols.md §1.5: ADR 2 and ADR 3 gave the same
+    record), and no other RS485 command names a module's model.
+    """
+    out: dict[str, Any] = {}
+    if manufacturer_info.device_name:
+        out["model"] = manufacturer_info.device_name
+    if manufacturer_info.manufacturer:
+        out["manufacturer"] = manufacturer_name(manufacturer_info.manufacturer)
+    return out
 
 
 def identity_fields(
@@ -222,17 +344,15 @@ def identity_fields(
 ) -> dict[str, Any]:
     """Identity fields (valid for ``Module`` and ``Bank``) from 0x51/0x93/0x96.
 
-    model = 0x51 device name; manufacturer = 0x51 manufacturer; serial_number = 0x93;
+    model = 0x51 device name; manufacturer = 0x51 manufacturer ("Pylon" spelled out as
+    "Pylontech", :func:`manufacturer_name`); serial_number = 0x93;
     firmware = 0x96 manufacturer version ("2.3"), else 0x51 software version. The 0x96
     main-line version goes to ``extra`` as ``("mainline_version", "0.6.5")`` by
     :func:`apply_identity`.
     """
     out: dict[str, Any] = {}
     if manufacturer_info is not None:
-        if manufacturer_info.device_name:
-            out["model"] = manufacturer_info.device_name
-        if manufacturer_info.manufacturer:
-            out["manufacturer"] = manufacturer_info.manufacturer
+        out.update(stack_identity_fields(manufacturer_info))
         out["firmware"] = manufacturer_info.software_version_text
     if serial is not None and serial.serial_number:
         out["serial_number"] = serial.serial_number
@@ -265,7 +385,9 @@ def system_parameters_extra(response: SystemParametersResponse) -> tuple[tuple[s
     )
 
 
-def _identity_position(response: SerialNumberResponse | SoftwareVersionResponse) -> tuple[int, int]:
+def _identity_position(
+    response: SerialNumberResponse | SoftwareVersionResponse | ManagementInfoResponse,
+) -> tuple[int, int]:
     # The command byte names the module (ADR); fall back to the frame's ADR.
     for adr in (response.command, response.adr):
         try:
@@ -279,14 +401,18 @@ def bank_from_responses(responses: Iterable[Response], *, totals: bool = True) -
     """Merge the typed responses of one poll into a ``Bank``.
 
     0x42 builds modules; 0x44 adds states/flags; 0x93/0x96 add module identity (placed by
-    their command byte); 0x51 gives bank model/manufacturer/firmware; 0x4F the protocol
-    version; 0x92 the bank limits and flags; 0x47 is kept in each module's ``extra`` only
-    when that module is present. ``totals`` fills bank values from the modules
-    (:meth:`Bank.with_totals`).
+    their command byte); 0x51 gives bank model/manufacturer/firmware and every module the
+    stack's model and manufacturer; 0x4F the protocol version; 0x92 each module's limits
+    (placed by its command byte) and, when every module answered, the bank limits and flags
+    (:func:`bank_limits_from_modules`); 0x61 the bank values it carries; 0x47 is kept in
+    each module's ``extra`` only when that module is present. ``totals`` fills bank values
+    from the modules (:meth:`Bank.with_totals`).
     """
     modules: dict[tuple[int, int], Module] = {}
     bank: dict[str, Any] = {}
     later: list[Response] = []
+    limits: dict[tuple[int, int], ManagementInfoResponse] = {}
+    stack: dict[str, Any] = {}
 
     def at(key: tuple[int, int]) -> Module:
         return modules.get(key) or Module(index=key[1], group=key[0])
@@ -301,9 +427,15 @@ def bank_from_responses(responses: Iterable[Response], *, totals: bool = True) -
             for record, (index, group) in zip(response.records, positions, strict=True):
                 modules[(group, index)] = apply_alarm(at((group, index)), record)
         elif isinstance(response, ManagementInfoResponse):
-            bank.update(management_fields(response))
+            index, group = _identity_position(response)
+            limits[(group, index)] = response
         elif isinstance(response, ManufacturerInfoResponse):
             bank.update(identity_fields(manufacturer_info=response))
+            stack = stack_identity_fields(response)
+        elif isinstance(response, SystemAnalogResponse):
+            fields_61 = system_analog_fields(response)
+            bank["extra"] = (*bank.get("extra", ()), *fields_61.pop("extra"))
+            bank.update(fields_61)
         elif isinstance(response, ProtocolVersionResponse):
             bank["protocol_version"] = response.text
         else:
@@ -325,6 +457,17 @@ def bank_from_responses(responses: Iterable[Response], *, totals: bool = True) -
                 extra = dict(module.extra)
                 extra.update(system_parameters_extra(response))
                 modules[(group, index)] = replace(module, extra=tuple(extra.items()))
+    for key, answer in limits.items():
+        modules[key] = replace(at(key), **module_management_fields(answer))
+    if stack:
+        for key, module in modules.items():
+            master = modules.get((key[0], 1))
+            reference = None if master is None else master.full_capacity
+            updates = dict(stack)
+            if key[1] != 1 and not same_rating(module.full_capacity, reference):
+                updates.pop("model", None)  # another model in a mixed stack: unknown
+            modules[key] = replace(module, **updates)
+    bank.update(bank_limits_from_modules(limits, modules))
     result = Bank(modules=tuple(modules[key] for key in sorted(modules)), **bank)
     return result.with_totals() if totals else result
 
@@ -451,11 +594,17 @@ __all__ = [
     "apply_identity",
     "apply_management",
     "bank_from_responses",
+    "bank_limits_from_modules",
     "identity_fields",
     "management_fields",
+    "manufacturer_name",
     "module_from_analog",
+    "module_management_fields",
     "modules_from_alarm",
     "modules_from_analog",
     "response_positions",
+    "same_rating",
+    "stack_identity_fields",
+    "system_analog_fields",
     "system_parameters_extra",
 ]

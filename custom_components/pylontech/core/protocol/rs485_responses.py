@@ -13,7 +13,13 @@ from functools import lru_cache
 import struct
 from typing import Any, TypeAlias
 
-from ..errors import ProtocolError
+from ..bounds import (
+    MAX_CELLS_PER_MODULE,
+    MAX_RS485_MODULES_PER_GROUP,
+    MAX_TEMPERATURES_PER_MODULE,
+    check_count,
+)
+from ..errors import ImplausibleValueError, ProtocolError
 from ..model import LimitState, Protection
 from .rs485_frame import (
     ALL_MODULES_COMMANDS,
@@ -230,6 +236,49 @@ class AlarmRecord:
         return tuple(k + 1 for k in range(16) if bits >> k & 1)
 
 
+# Bits the RS485 protocol V3.3 0x44 tables leave reserved ("—"); a genuine BMS sends 0 there.
+# Status 2 bit 0 (pre-charge MOSFET) and Status 3 bit 5 (heater) are "reserved" functions
+# with a name, so firmware may set them: they are not checked.
+STATUS1_RESERVED = 0x08
+STATUS2_RESERVED = 0xF0
+STATUS3_RESERVED = 0x16  # bits 4, 2 and 1
+_UNDER_AND_OVER_VOLTAGE = 0x81  # Status 1: module under- and over-voltage at once
+_CHARGING_AND_DISCHARGING = 0xC0  # Status 3: measured current both > 0.1 A and < -0.1 A
+
+
+def alarm_implausibility(record: AlarmRecord) -> str | None:
+    """Why a 0x44 record cannot come from a working BMS, or None when it can.
+
+    Reserved bits set, a module both under- and over-voltage, a current both charging and
+    discharging, or a Status 4/5 cell-error bit for a cell the record does not have: all
+    of these are what a corrupt or hostile answer (e.g. every Status byte 0xFF) looks like,
+    and publishing them would turn on protections no BMS reported.
+    """
+    if record.status1 & STATUS1_RESERVED:
+        return f"Status 1 0x{record.status1:02X} sets reserved bit 3"
+    if record.status1 & _UNDER_AND_OVER_VOLTAGE == _UNDER_AND_OVER_VOLTAGE:
+        return f"Status 1 0x{record.status1:02X} reports under- and over-voltage at once"
+    if record.status2 & STATUS2_RESERVED:
+        return f"Status 2 0x{record.status2:02X} sets reserved bits 7-4"
+    if record.status3 & STATUS3_RESERVED:
+        return f"Status 3 0x{record.status3:02X} sets reserved bits"
+    if record.status3 & _CHARGING_AND_DISCHARGING == _CHARGING_AND_DISCHARGING:
+        return f"Status 3 0x{record.status3:02X} reports charging and discharging at once"
+    cells = len(record.cell_states)
+    cell_bits = record.status4 | (record.status5 << 8)
+    if cell_bits >> cells:
+        return f"Status 4/5 flag cell errors beyond the record's {cells} cells"
+    return None
+
+
+def check_alarm_plausible(record: AlarmRecord) -> AlarmRecord:
+    """``record`` unchanged, or ``ImplausibleValueError`` (see :func:`alarm_implausibility`)."""
+    reason = alarm_implausibility(record)
+    if reason is not None:
+        raise ImplausibleValueError(f"implausible 0x44 record: {reason}")
+    return record
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AlarmResponse:
     """0x44: DATAFLAG, command byte (ADR, or module count for 0xFF) and the records."""
@@ -346,6 +395,45 @@ class SoftwareVersionResponse:
         return _version_text(self.mainline_version)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SystemAnalogResponse:
+    """0x61 (protocol V3.5 "system analog data"): the master's summary of the whole stack.
+
+    No Pylontech document or capture of V3.5 is public (protocols.md §1.8, D15): the layout
+    (49 bytes, no INFOFLAG) is the one the BE inverter emulator answers, whose units are
+    voltage mV, current 10 mA, temperatures 0.1 K - 273.1. Ids are the emulator's 2-byte
+    module/cell (or module/sensor) pairs, kept raw. SI units here.
+    """
+
+    adr: int
+    voltage: float  # V
+    current: float  # A, + = charge
+    soc: int  # %
+    cycles_average: int
+    cycles_max: int
+    soh_average: int  # %
+    soh_min: int  # %
+    cell_voltage_max: float  # V
+    cell_voltage_max_id: int
+    cell_voltage_min: float  # V
+    cell_voltage_min_id: int
+    cell_temperature_average: float  # °C
+    cell_temperature_max: float
+    cell_temperature_max_id: int
+    cell_temperature_min: float
+    cell_temperature_min_id: int
+    mosfet_temperature_average: float
+    mosfet_temperature_max: float
+    mosfet_temperature_max_id: int
+    mosfet_temperature_min: float
+    mosfet_temperature_min_id: int
+    bms_temperature_average: float
+    bms_temperature_max: float
+    bms_temperature_max_id: int
+    bms_temperature_min: float
+    bms_temperature_min_id: int
+
+
 Response: TypeAlias = (
     ProtocolVersionResponse
     | ManufacturerInfoResponse
@@ -355,6 +443,7 @@ Response: TypeAlias = (
     | ManagementInfoResponse
     | SerialNumberResponse
     | SoftwareVersionResponse
+    | SystemAnalogResponse
 )
 
 # --------------------------------------------------------------------------- decoders
@@ -364,6 +453,9 @@ SYSTEM_PARAMETERS_LAYOUT = struct.Struct(">BHHhhhhHHHhhh")
 MANAGEMENT_LAYOUT = struct.Struct(">BHHhhB")
 SOFTWARE_LAYOUT = struct.Struct(">B2B3B")
 _ANALOG_TAIL = struct.Struct(">hHHBHH")  # current, voltage, rem1, user-defined, total1, cycles
+#: 0x61: voltage, current, SOC, cycles avg/max, SOH avg/min, max cell + id, min cell + id,
+#: then three temperature groups (cells, MOSFET, BMS) of average, max + id, min + id.
+SYSTEM_ANALOG_LAYOUT = struct.Struct(">HhBHHBBHHHH" + "hhHhH" * 3)
 
 #: 0x44 Status 1 bit -> the protection it names.
 STATUS1_PROTECTIONS: tuple[tuple[int, Protection], ...] = (
@@ -404,12 +496,14 @@ def decode_manufacturer_info(frame: Frame) -> ManufacturerInfoResponse:
 
 def _analog_record(info: bytes, offset: int) -> tuple[AnalogRecord, int]:
     _need(info, offset, 1, "0x42 cell count")
-    cells = info[offset]
+    cells = check_count("cells in a 0x42 record", info[offset], MAX_CELLS_PER_MODULE)
     offset += 1
     _need(info, offset, 2 * cells + 1, f"0x42 {cells} cell voltages")
     cell_mv = _words(cells, True).unpack_from(info, offset)
     offset += 2 * cells
-    sensors = info[offset]
+    sensors = check_count(
+        "temperatures in a 0x42 record", info[offset], MAX_TEMPERATURES_PER_MODULE
+    )
     offset += 1
     _need(info, offset, 2 * sensors + _ANALOG_TAIL.size, f"0x42 {sensors} temperatures and values")
     temps = _words(sensors, True).unpack_from(info, offset)
@@ -472,7 +566,7 @@ def _multi(
         all_modules = False
         # Infer: a module count whose records fill the INFO exactly means the 0xFF form.
         # Command 1 at ADR 1 (RS232 host address) is the single form either way.
-        if command and (command != frame.adr or command > 1):
+        if 0 < command <= MAX_RS485_MODULES_PER_GROUP and (command != frame.adr or command > 1):
             try:
                 records, end = _records(info, parse, command, separator_zero=separator)
             except ProtocolError:
@@ -481,6 +575,8 @@ def _multi(
                 if end == len(info) or (tolerate_trailing and end == len(info) - 1):
                     return flag, command, True, records, end
     count = command if all_modules else 1
+    if all_modules:
+        check_count(f"modules in a {what} all-modules answer", count, MAX_RS485_MODULES_PER_GROUP)
     if all_modules and count == 0:
         return flag, command, True, (), 2
     records, end = _records(info, parse, count, separator_zero=separator)
@@ -506,12 +602,14 @@ def decode_analog(frame: Frame, *, all_modules: bool | None = None) -> AnalogRes
 
 def _alarm_record(info: bytes, offset: int) -> tuple[AlarmRecord, int]:
     _need(info, offset, 1, "0x44 cell count")
-    cells = info[offset]
+    cells = check_count("cells in a 0x44 record", info[offset], MAX_CELLS_PER_MODULE)
     offset += 1
     _need(info, offset, cells + 1, f"0x44 {cells} cell states")
     cell_states = tuple(map(_STATE_OF_BYTE.__getitem__, info[offset : offset + cells]))
     offset += cells
-    sensors = info[offset]
+    sensors = check_count(
+        "temperatures in a 0x44 record", info[offset], MAX_TEMPERATURES_PER_MODULE
+    )
     offset += 1
     _need(info, offset, sensors + 8, f"0x44 {sensors} temperature states and status")
     temp_states = tuple(map(_STATE_OF_BYTE.__getitem__, info[offset : offset + sensors]))
@@ -529,6 +627,7 @@ def _alarm_record(info: bytes, offset: int) -> tuple[AlarmRecord, int]:
         status4=s4,
         status5=s5,
     )
+    check_alarm_plausible(record)
     return record, offset + 8
 
 
@@ -609,6 +708,47 @@ def decode_software_version(frame: Frame) -> SoftwareVersionResponse:
     )
 
 
+_TEMPERATURE_GROUPS = ("cell_temperature", "mosfet_temperature", "bms_temperature")
+
+
+def decode_system_analog(frame: Frame) -> SystemAnalogResponse:
+    """0x61: the 49-byte V3.5 stack summary (see :class:`SystemAnalogResponse`).
+
+    Any other INFO length is a ``ProtocolError``: the only other layout seen (the b2i
+    emulator's 51 bytes with a 2-byte prefix) claims other units, so it is not guessed at.
+    """
+    frame = _frame_of(frame)
+    if len(frame.info) != SYSTEM_ANALOG_LAYOUT.size:
+        raise ProtocolError(
+            f"0x61 system analog data of {len(frame.info)} bytes (expected "
+            f"{SYSTEM_ANALOG_LAYOUT.size})"
+        )
+    v = SYSTEM_ANALOG_LAYOUT.unpack(frame.info)
+    temperatures: dict[str, Any] = {}
+    for number, name in enumerate(_TEMPERATURE_GROUPS):
+        average, high, high_id, low, low_id = v[11 + 5 * number : 16 + 5 * number]
+        temperatures[f"{name}_average"] = _celsius(average)
+        temperatures[f"{name}_max"] = _celsius(high)
+        temperatures[f"{name}_max_id"] = high_id
+        temperatures[f"{name}_min"] = _celsius(low)
+        temperatures[f"{name}_min_id"] = low_id
+    return SystemAnalogResponse(
+        adr=frame.adr,
+        voltage=v[0] / 1000,
+        current=v[1] / 100,
+        soc=v[2],
+        cycles_average=v[3],
+        cycles_max=v[4],
+        soh_average=v[5],
+        soh_min=v[6],
+        cell_voltage_max=v[7] / 1000,
+        cell_voltage_max_id=v[8],
+        cell_voltage_min=v[9] / 1000,
+        cell_voltage_min_id=v[10],
+        **temperatures,
+    )
+
+
 DECODERS: dict[Command, Callable[[Frame], Any]] = {
     Command.GET_PROTOCOL_VERSION: decode_protocol_version,
     Command.GET_MANUFACTURER_INFO: decode_manufacturer_info,
@@ -618,6 +758,7 @@ DECODERS: dict[Command, Callable[[Frame], Any]] = {
     Command.GET_MANAGEMENT_INFO: decode_management_info,
     Command.GET_SERIAL_NUMBER: decode_serial_number,
     Command.GET_SOFTWARE_VERSION: decode_software_version,
+    Command.GET_SYSTEM_ANALOG: decode_system_analog,
 }
 
 
@@ -847,6 +988,37 @@ def encode_software_version_response(
     return _response(adr, info)
 
 
+def encode_system_analog_response(adr: int, response: SystemAnalogResponse) -> bytes:
+    """0x61 response from a ``SystemAnalogResponse`` (its ``adr`` is ignored)."""
+    r = response
+    temperatures: list[int] = []
+    for name in _TEMPERATURE_GROUPS:
+        temperatures += [
+            _deci_kelvin(getattr(r, f"{name}_average")),
+            _deci_kelvin(getattr(r, f"{name}_max")),
+            getattr(r, f"{name}_max_id"),
+            _deci_kelvin(getattr(r, f"{name}_min")),
+            getattr(r, f"{name}_min_id"),
+        ]
+    info = _pack(
+        SYSTEM_ANALOG_LAYOUT,
+        _milli(r.voltage),
+        round(r.current * 100),
+        r.soc,
+        r.cycles_average,
+        r.cycles_max,
+        r.soh_average,
+        r.soh_min,
+        _milli(r.cell_voltage_max),
+        r.cell_voltage_max_id,
+        _milli(r.cell_voltage_min),
+        r.cell_voltage_min_id,
+        *temperatures,
+        what="0x61",
+    )
+    return _response(adr, info)
+
+
 def encode_response(response: Response) -> bytes:
     """Encode any typed response (``decode_response(cmd, encode_response(r)) == r``)."""
     r = response
@@ -888,6 +1060,8 @@ def encode_response(response: Response) -> bytes:
             mainline_version=r.mainline_version,
             command=r.command,
         )
+    if isinstance(r, SystemAnalogResponse):
+        return encode_system_analog_response(r.adr, r)
     raise TypeError(f"not an RS485 response: {type(response).__name__}")
 
 
@@ -897,6 +1071,10 @@ __all__ = [
     "MANUFACTURER_LAYOUT",
     "SOFTWARE_LAYOUT",
     "STATUS1_PROTECTIONS",
+    "STATUS1_RESERVED",
+    "STATUS2_RESERVED",
+    "STATUS3_RESERVED",
+    "SYSTEM_ANALOG_LAYOUT",
     "SYSTEM_PARAMETERS_LAYOUT",
     "AlarmRecord",
     "AlarmResponse",
@@ -908,7 +1086,10 @@ __all__ = [
     "Response",
     "SerialNumberResponse",
     "SoftwareVersionResponse",
+    "SystemAnalogResponse",
     "SystemParametersResponse",
+    "alarm_implausibility",
+    "check_alarm_plausible",
     "decode_alarm",
     "decode_analog",
     "decode_management_info",
@@ -917,6 +1098,7 @@ __all__ = [
     "decode_response",
     "decode_serial_number",
     "decode_software_version",
+    "decode_system_analog",
     "decode_system_parameters",
     "encode_alarm_response",
     "encode_analog_response",
@@ -927,6 +1109,7 @@ __all__ = [
     "encode_response",
     "encode_serial_number_response",
     "encode_software_version_response",
+    "encode_system_analog_response",
     "encode_system_parameters_response",
     "management_status",
 ]
