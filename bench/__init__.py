@@ -1,4 +1,4 @@
-"""Benchmarks for issue 7 (run through ``scripts/bench``; not part of the test suite).
+"""Benchmarks (run through ``scripts/bench``; not part of the test suite).
 
 Each module measures one thing and prints a JSON document on stdout when run as
 ``python -m bench.<name> --json``; ``scripts/bench`` runs them in the right

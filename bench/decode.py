@@ -4,7 +4,7 @@ Run in the ``bench`` venv (``scripts/bench`` does): our codecs are loaded standa
 (no Home Assistant), each peer runs in its own subprocess with its ``--target``
 directory first on ``sys.path`` (they all install a package named ``pylontech``).
 
-Cases (protocols.md §4): RS485 0x42 for 1 module (RS-42-G) and 16 modules (one 0xFF
+Cases (docs/protocol-notes.md §4): RS485 0x42 for 1 module (RS-42-G) and 16 modules (one 0xFF
 answer; and as 16 single answers, how a per-address poller reads them), 0x44 (RS-44-B),
 0x92 (RS-92-B), 0x47 (RS-47-A); CAN one broadcast cycle (CAN-A1..A6, cost per frame);
 console ``pwr`` (CON-1) and ``bat 1`` (CON-7) from the raw bytes. "ours" is wire bytes

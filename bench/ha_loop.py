@@ -1,4 +1,4 @@
-"""Home Assistant event-loop cost per coordinator update, and state writes (issue 7).
+"""Home Assistant event-loop cost per coordinator update, and state writes.
 
 A pytest module (it needs PHACC's ``hass``), run explicitly by ``scripts/bench`` —
 ``python -m pytest bench/ha_loop.py`` — never part of the test suite (``testpaths`` is

@@ -134,7 +134,7 @@ def kv_table(title: str, result: dict[str, Any] | None) -> str:
 
 
 def ha_rows(result: dict[str, Any] | None) -> dict[str, Any] | None:
-    """``bench.ha_loop`` figures as table rows with the issue's target."""
+    """``bench.ha_loop`` figures as table rows with their targets."""
     if result is None or "error" in result:
         return result
     unchanged = result["writes_unchanged"]
@@ -232,7 +232,7 @@ def memory_rows(result: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def full_report(results: dict[str, Any]) -> str:
-    """Every section, in the order of issue 7."""
+    """Every section of the report, in the order of docs/benchmarks.md."""
     parts = [
         "### Decode cost (µs per input, best of 7 auto-ranged runs)",
         decode_table(results.get("decode") or {"error": "not run"}),

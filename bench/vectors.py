@@ -1,4 +1,4 @@
-"""Benchmark inputs: the reference frames and captures (protocols.md §4).
+"""Benchmark inputs: the reference frames and captures (docs/protocol-notes.md §4).
 
 RS485 frames are verbatim reference vectors; the 16-module 0x42 answer is built with the
 project's own encoder from the four real US3000C records of RS-42-D (each repeated four

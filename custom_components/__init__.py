@@ -1,0 +1,1 @@
+"""Home Assistant custom integrations: the ``pylontech`` package lives here."""

@@ -6,7 +6,7 @@ control port's ``snapshot``), and reports PASS, FAIL or SKIP with the evidence. 
 found through the entity and device registries, by config entry, device (bank or module
 number) and translation key, never by guessed entity ids.
 
-The checks (issue 10, "Done when"):
+The checks:
 
 - ``flow``: the config flow over ``/api/config/config_entries/flow`` as the frontend submits
   it: a wrong port gives an error, the re-shown form is submitted again with only the port
@@ -48,7 +48,7 @@ DOMAIN: Final = "pylontech"
 UNAVAILABLE: Final = "unavailable"
 UNKNOWN: Final = "unknown"
 
-# The protections the "protection" check injects on module 2 (issue 10, defect 4).
+# The protections the "protection" check injects on module 2.
 INJECTED_PROTECTIONS: Final = ("under_voltage", "charge_over_current")
 # Each console command (each CAN broadcast) of a stalled simulator link waits this long
 # unanswered, again and again until cleared: longer than the console link's command timeout,

@@ -1,4 +1,4 @@
-"""Fuzz harnesses for every decoder and the console parser (issue 7, part 2).
+"""Fuzz harnesses for every decoder and the console parser.
 
 ``fuzz.targets`` holds the targets (plain ``bytes -> None`` functions that raise
 ``FuzzFinding`` for anything but the documented ``ProtocolError`` family), usable from

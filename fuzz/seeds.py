@@ -1,9 +1,11 @@
-"""Seed corpus from the reference captures (protocols.md §4 and the test fixtures).
+"""Seed corpus from the reference captures and the test fixtures.
 
-RS485 frames are collected from the reference document when it is beside the checkout
-(``shared/reference/protocols.md``) and from the frame literals in ``tests/core``; console
-seeds are the verbatim capture files in ``tests/core/captures/console``; CAN seeds are
-the CAN-A/CAN-D broadcast frames in both the harness's binary record form and candump text.
+RS485 frames are collected from the real captures in ``tests/core/captures/rs485``, the
+frames quoted in ``docs/protocol-notes.md`` and the frame literals in ``tests/core`` and
+``bench/vectors.py``; console seeds are the verbatim capture files in
+``tests/core/captures/console``; CAN seeds are the CAN-A broadcast cycle
+(``docs/protocol-notes.md`` §4.2), an emulator's cycle and synthetic flag frames, in both the
+harness's binary record form and candump text.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ import re
 
 ROOT = Path(__file__).resolve().parent.parent
 _FRAME = re.compile(rb"~[0-9A-Fa-f]{12,}(?:\\r|\r)?")
-# The project's shared/ folder sits beside the checkout (also in CI); optional.
-_REFERENCES = (ROOT.parent / "shared" / "reference" / "protocols.md",)
 
 CAN_FRAMES: tuple[tuple[int, str], ...] = (
     (0x351, "1402C012C012C201"),
@@ -34,8 +34,9 @@ CAN_FRAMES: tuple[tuple[int, str], ...] = (
 
 
 def rs485_frames() -> list[bytes]:
-    """Every distinct RS485 frame literal found in the references and the tests."""
-    sources = [p for p in _REFERENCES if p.is_file()]
+    """Every distinct RS485 frame literal found in the captures, the notes and the tests."""
+    sources = sorted((ROOT / "tests" / "core" / "captures" / "rs485").rglob("*.txt"))
+    sources += [ROOT / "docs" / "protocol-notes.md"]
     sources += sorted((ROOT / "tests" / "core").glob("test_rs485*.py"))
     sources += [ROOT / "bench" / "vectors.py"]
     frames: dict[bytes, None] = {}

@@ -34,7 +34,8 @@ from custom_components.pylontech.core.model import (
 from .faults import FaultInjector
 from .models import ModelSpec, model_spec
 
-# Protections that stop charging / discharging (fault-tables.md §2: what the BMS does).
+# Protections that stop charging / discharging (SR48100H operation and maintenance manual,
+# 3.4 Protection function: what the BMS does).
 CHARGE_BLOCKING: frozenset[Protection] = frozenset(
     {
         Protection.OVER_VOLTAGE,

@@ -1,10 +1,12 @@
 """Console text the simulated battery prints, column for column like the public captures.
 
-Widths follow protocols.md §4.3: ``pwr`` layout B rows are ``%-6s`` then ``%-7s`` x7, ``%-9s``
-state/coulomb columns, a 21-wide two-token Time, and the quirky MosTempr tail (a row with a
-value prints B.T.St 8 wide, a row with ``-`` prints it 9 wide). Absent rows keep layout-A width.
+Widths follow the captures of docs/protocol-notes.md §4.3: ``pwr`` layout B rows are ``%-6s``
+then ``%-7s`` x7, ``%-9s`` state/coulomb columns, a 21-wide two-token Time, and the quirky
+MosTempr tail (a row with a value prints B.T.St 8 wide, a row with ``-`` prints it 9 wide).
+Absent rows keep layout-A width.
 Raw line endings: payload rows end ``\\r\\r\\n``; the trailer is
-``\\r\\n\\rCommand completed successfully\\r\\n\\r$$\\r\\n\\r<prompt>`` (§3.3, CON-18).
+``\\r\\n\\rCommand completed successfully\\r\\n\\r$$\\r\\n\\r<prompt>``
+(docs/protocol-notes.md §3.3, CON-18).
 """
 
 from __future__ import annotations

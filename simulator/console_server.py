@@ -3,8 +3,8 @@
 Input lines end with CR, LF or CR LF. Each command is echoed, then ``@``, the payload,
 ``Command completed successfully``, ``$$`` and the prompt (see ``console_render``). ``log``
 pauses at the pager prompt; Enter shows the next page, any other key ends the listing.
-``getpwr``, ``ci`` and ``help`` are answered too (formats after the public notes, §3.5).
-Anything not understood gets ``Unknown command '...' - try 'help'``. Every command line is
+``getpwr``, ``ci`` and ``help`` are answered too (formats after the public captures,
+docs/protocol-notes.md §3.5). Anything not understood gets ``Unknown command '...' - try 'help'``. Every command line is
 recorded (``commands``). With the ``silent`` fault the shell ignores everything until the
 1200-baud wake-up frame arrives (answered with a protocol frame), as old firmware does.
 """

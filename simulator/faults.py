@@ -147,7 +147,7 @@ class FaultInjector:
         self._changed()
 
     def bms_temperature_zero(self, module: int = 1, active: bool = True) -> None:
-        """The module's BMS board temperature reads 0 °C (wrong-baud symptom, guide 003)."""
+        """The module's BMS board temperature reads 0 °C (wrong baud rate, parallel wiring guide)."""
         if active:
             self.bms_temperature_zero_modules.add(module)
         else:

@@ -1,7 +1,8 @@
 """Battery model specifications the simulator can play.
 
-Figures come from the reference (protocols.md §1.7, §3.6; fault-tables.md §1): cell counts,
-capacities, RS485 "user-defined" item counts, console ``pwr`` layouts and the identity strings
+Figures come from docs/protocol-notes.md (§1.7, §3.6) and the manuals' specifications
+(Pylontech US2000 user manual 2.2, SR48100H operation and maintenance manual 3.3.2, BAT/50002
+manual specifications): cell counts, capacities, RS485 "user-defined" item counts, console ``pwr`` layouts and the identity strings
 seen in public captures. Where no capture exists (US3000C console, SR48100H) the values are
 plausible choices, marked as such.
 """
@@ -47,7 +48,7 @@ class ModelSpec:
     charge_low_temperature: float = -10.0
     discharge_high_temperature: float = 60.0
     discharge_low_temperature: float = -10.0
-    # RS485 0x61 (V3.5 "system analog data", protocols.md §1.8): no capture shows which
+    # RS485 0x61 (V3.5 "system analog data", docs/protocol-notes.md §1.8): no capture shows which
     # firmware answers it; the simulator lets the newest family here (US5000) answer it and
     # the others refuse it with RTN 0x04, as V3.3 firmware does for an unknown CID2.
     system_analog: bool = False

@@ -1,7 +1,7 @@
 """RS485 battery over TCP: answers the read commands through the codec's encoders.
 
-Routing follows protocols.md §1.5: ADR = slot + 1 + 0x10 * group (master ADR 2; ADR 1 is the
-RS232 host address of the master). Absent modules and other groups do not answer. 0x42/0x44
+Routing follows docs/protocol-notes.md §1.5: ADR = slot + 1 + 0x10 * group (master ADR 2;
+ADR 1 is the RS232 host address of the master). Absent modules and other groups do not answer. 0x42/0x44
 with INFO 0xFF at the master return every present module. 0x61 (V3.5 system analog data) is
 answered by the master where the model does (``ModelSpec.system_analog``, or the server's
 ``system_analog`` override), else refused like any unknown CID2. Unknown CID2 and every write
@@ -29,7 +29,8 @@ from .server_base import READ_CHUNK, SimServer
 
 RTN_CHECKSUM = 0x02
 RTN_CID2_INVALID = 0x04
-# 0x44 replies of US2000C/US3000C-era firmware carry one extra 0x00 after Status 5 (§5 D4).
+# 0x44 replies of US2000C/US3000C-era firmware carry one extra 0x00 after Status 5
+# (docs/protocol-notes.md D4).
 _ALARM_TRAILER = {"US2000B": b""}
 
 
@@ -134,7 +135,7 @@ class Rs485Server(SimServer):
             case rs485.Command.GET_PROTOCOL_VERSION:
                 return rs485.encode_protocol_version_response(adr)
             case rs485.Command.GET_MANUFACTURER_INFO:
-                # The master answers for the stack (§1.5: ADR 2 and 3 gave the same record).
+                # The master answers for the stack (docs/protocol-notes.md §1.5).
                 return rs485.encode_manufacturer_info_response(
                     adr,
                     device_name=master.device_name,

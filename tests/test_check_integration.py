@@ -1,4 +1,4 @@
-"""Tests for scripts/check_integration.py, the local hassfest/HACS stand-in."""
+"""Tests for scripts/check_integration.py: the HACS and repository rules hassfest leaves out."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import copy
 import importlib.util
 import json
 from pathlib import Path
+import struct
 import sys
 from types import ModuleType
 from typing import Any
+import zlib
 
 import pytest
 
@@ -67,55 +69,28 @@ def _one(errors: list[str], fragment: str) -> None:
     assert any(fragment in error for error in errors), errors
 
 
-# ---- manifest --------------------------------------------------------------------------------
+# ---- manifest (HACS) --------------------------------------------------------------------------
 def test_good_manifest_passes() -> None:
-    assert checker.check_manifest(GOOD_MANIFEST, directory_name="pylontech") == []
-
-
-@pytest.mark.parametrize("key", ["domain", "name", "codeowners", "documentation", "iot_class"])
-def test_manifest_required_keys(key: str) -> None:
-    _one(checker.check_manifest(_manifest(**{key: None})), f"required key '{key}'")
+    assert checker.check_manifest(GOOD_MANIFEST) == []
 
 
 def test_manifest_version_required_and_parseable() -> None:
-    _one(checker.check_manifest(_manifest(version=None)), "required key 'version'")
+    _one(checker.check_manifest(_manifest(version=None)), "'version' is missing")
     _one(checker.check_manifest(_manifest(version="latest and greatest")), "not a valid version")
 
 
 def test_manifest_issue_tracker_required_by_hacs() -> None:
-    _one(checker.check_manifest(_manifest(issue_tracker=None)), "issue_tracker")
-
-
-def test_manifest_unknown_key() -> None:
-    _one(checker.check_manifest(_manifest(homepage="https://x.org")), "unknown key 'homepage'")
-
-
-def test_manifest_key_order() -> None:
-    shuffled = dict(reversed(list(GOOD_MANIFEST.items())))
-    _one(checker.check_manifest(shuffled), "keys must be ordered")
-    # domain and name first, then alphabetical: name before codeowners is right.
-    assert checker.check_manifest(GOOD_MANIFEST) == []
-
-
-def test_manifest_urls_must_be_https() -> None:
+    _one(checker.check_manifest(_manifest(issue_tracker=None)), "'issue_tracker' is missing")
     _one(
-        checker.check_manifest(_manifest(documentation="http://example.org/x")),
-        "'documentation' must be an https:// URL",
+        checker.check_manifest(_manifest(issue_tracker="http://example.org/issues")),
+        "'issue_tracker' must be an https:// URL",
     )
 
 
-def test_manifest_value_checks() -> None:
-    _one(checker.check_manifest(_manifest(iot_class="local_pull")), "'iot_class' must be")
-    _one(checker.check_manifest(_manifest(codeowners=["someone"])), "'codeowners'")
-    _one(checker.check_manifest(_manifest(config_flow="yes")), "'config_flow' must be true")
-    _one(checker.check_manifest(_manifest(requirements=["not a requirement!"])), "PEP 508")
-    _one(checker.check_manifest(_manifest(usb=[{"vid": "0403", "pid": "6001x"}])), "'pid'")
-    _one(checker.check_manifest(_manifest(usb=[{"vid": "1a86"}])), "upper-case hex")
-    _one(checker.check_manifest(_manifest(usb=[{"vendor": "x"}])), "unknown key 'vendor'")
-    _one(
-        checker.check_manifest(GOOD_MANIFEST, directory_name="pylon"),
-        "does not match its folder",
-    )
+def test_manifest_schema_is_left_to_hassfest() -> None:
+    """Keys, order and value types are hassfest's: not reported twice."""
+    shuffled = dict(reversed(list(_manifest(iot_class="local_pull", homepage="x").items())))
+    assert checker.check_manifest(shuffled) == []
 
 
 def test_manifest_not_an_object() -> None:
@@ -238,66 +213,58 @@ def test_find_translation_keys(tmp_path: Path) -> None:
     ]
 
 
-# ---- icons, services, quality scale -----------------------------------------------------------
-def test_icons_shape() -> None:
-    good = {
-        "entity": {"sensor": {"cell_voltage": {"default": "mdi:flash", "state": {"x": "mdi:a"}}}},
-        "services": {"refresh_details": {"service": "mdi:refresh"}},
-    }
-    assert checker.check_icons(good) == []
-    bad = {
-        "entity": {
-            "sensor": {"a": {"state": {"on": "flash"}}, "b": "mdi:x"},
-            "sensors": {"c": {"default": "mdi:x"}},
-        },
-        "services": {"refresh": "mdi:refresh", "other": {"icon": "mdi:x"}},
-        "extra": {},
-    }
-    errors = checker.check_icons(bad)
-    _one(errors, "entity.sensor.a: 'default' is required")
-    _one(errors, "entity.sensor.a.state.on must be an 'mdi:name' icon")
-    _one(errors, "entity.sensor.b must be an object")
-    _one(errors, "entity.sensors is not an entity platform")
-    _one(errors, "services.other must have a 'service' icon")
-    _one(errors, "unknown top-level key 'extra'")
+# ---- brand ------------------------------------------------------------------------------------
+def _png(width: int, height: int) -> bytes:
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    chunk = b"IHDR" + header
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(header))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+    )
 
 
-def test_services_need_strings() -> None:
-    services = {"refresh_details": {"fields": {"module": {"selector": {"number": {}}}}}}
-    strings = {"services": {"refresh_details": {"name": "Refresh", "description": "Reads."}}}
-    errors = checker.check_services(services, strings, None)
-    assert errors == [
-        "strings.json: services.refresh_details.fields.module needs 'name' and 'description'"
-    ]
-    _one(checker.check_services({}, strings, None), "not in services.yaml")
-    _one(checker.check_services(services, {}, None), "needs 'name' and 'description'")
-    _one(checker.check_services({"a": None}, None, {"services": {}}), "services.a has no icon")
+def _brand(root: Path, **images: bytes) -> Path:
+    brand = root / "brand"
+    brand.mkdir(parents=True)
+    for name, data in images.items():
+        (brand / name.replace("_2x", "@2x")).write_bytes(data)
+    return brand
 
 
-def test_quality_scale() -> None:
-    good = {
-        "rules": {
-            "config-flow": "done",
-            "docs-triggers": {"status": "exempt", "comment": "No triggers."},
-            "brands": {"status": "todo", "comment": "Icon pending."},
-        }
-    }
-    assert checker.check_quality_scale(good) == []
-    bad = {
-        "rules": {
-            "config-flows": "done",
-            "docs-conditions": {"status": "exempt"},
-            "brands": {"status": "maybe", "note": "x"},
-            "devices": 3,
-        }
-    }
-    errors = checker.check_quality_scale(bad)
-    _one(errors, "config-flows: unknown rule")
-    _one(errors, "docs-conditions: an exemption needs a 'comment'")
-    _one(errors, "brands: status must be one of")
-    _one(errors, "brands: unknown keys ['note']")
-    _one(errors, "devices: must be a status or a mapping")
-    _one(checker.check_quality_scale({"rule": {}}), "exactly one key, 'rules'")
+def test_png_size() -> None:
+    assert checker.png_size(_png(256, 128)) == (256, 128)
+    assert checker.png_size(b"GIF89a" + bytes(30)) is None
+
+
+def test_brand_good(tmp_path: Path) -> None:
+    brand = _brand(
+        tmp_path,
+        **{"icon.png": _png(256, 256), "icon_2x.png": _png(512, 512)},
+        **{"logo.png": _png(452, 128), "dark_logo_2x.png": _png(900, 256)},
+    )
+    assert checker.check_brand(brand) == []
+
+
+def test_brand_icon_required(tmp_path: Path) -> None:
+    _one(checker.check_brand(tmp_path / "brand"), "brand/icon.png is missing")
+    brand = _brand(tmp_path, **{"logo.png": _png(256, 128)})
+    _one(checker.check_brand(brand), "brand/icon.png is missing")
+
+
+def test_brand_sizes_and_names(tmp_path: Path) -> None:
+    brand = _brand(
+        tmp_path,
+        **{"icon.png": _png(256, 255), "icon_2x.png": b"not a png", "logo.png": _png(600, 100)},
+        **{"banner.png": _png(10, 10)},
+    )
+    errors = checker.check_brand(brand)
+    _one(errors, "brand/icon.png: must be 256x256 pixels, not 256x255")
+    _one(errors, "brand/icon@2x.png: not a PNG file")
+    _one(errors, "brand/logo.png: its shortest side must be 128 to 256 pixels, not 100")
+    _one(errors, "brand/banner.png: not a brand image name")
+    assert len(errors) == 4
 
 
 # ---- whole tree -------------------------------------------------------------------------------
@@ -307,6 +274,7 @@ def _write_tree(root: Path, manifest: dict[str, Any], hacs: dict[str, Any]) -> P
     (package / "manifest.json").write_text(json.dumps(manifest))
     (package / "strings.json").write_text(json.dumps(STRINGS))
     (package / "translations" / "en.json").write_text(json.dumps(STRINGS))
+    _brand(package, **{"icon.png": _png(256, 256)})
     (root / "hacs.json").write_text(json.dumps(hacs))
     return package
 
@@ -319,16 +287,22 @@ def test_tree_good_and_bad(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
     bad = tmp_path / "bad"
     package = _write_tree(bad, _manifest(version=None), {"name": "P", "render_readme": True})
-    (package / "quality_scale.yaml").write_text("rules:\n  brands: sometime\n")
-    (package / "icons.json").write_text("{not json")
+    (package / "brand" / "icon.png").write_bytes(_png(128, 128))
+    (package / "translations" / "de.json").write_text("{not json")
     errors = checker.check_tree(bad)
-    _one(errors, "custom_components/pylontech/manifest.json: required key 'version'")
+    _one(errors, "custom_components/pylontech/manifest.json: 'version' is missing")
     _one(errors, "hacs.json: key 'render_readme' is not allowed")
-    _one(errors, "quality_scale.yaml: brands: status must be one of")
-    _one(errors, "icons.json: cannot be read as JSON")
+    _one(errors, "custom_components/pylontech/brand/icon.png: must be 256x256")
+    _one(errors, "translations/de.json: cannot be read as JSON")
     capsys.readouterr()
     assert checker.main([str(bad)]) == 1
     assert "problem(s)" in capsys.readouterr().out
+
+
+def test_tree_needs_hacs_json(tmp_path: Path) -> None:
+    _write_tree(tmp_path, GOOD_MANIFEST, {})
+    (tmp_path / "hacs.json").unlink()
+    assert checker.check_tree(tmp_path) == ["hacs.json is missing (HACS requires it)"]
 
 
 def test_tree_without_integration(tmp_path: Path) -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
+import probatio
+
+from homeassistant.components import usb
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID, Platform
 from homeassistant.core import HomeAssistant, ServiceCall, callback
 from homeassistant.exceptions import (
@@ -14,9 +18,16 @@ from homeassistant.exceptions import (
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.service import async_get_config_entry
 from homeassistant.helpers.typing import ConfigType
-import voluptuous as vol
 
-from .const import CONF_LINK, DOMAIN, LINK_CAN, SERVICE_REFRESH_DETAILS
+from .const import (
+    CONF_LINK,
+    CONF_URL,
+    CONF_URL_V1,
+    DOMAIN,
+    ENTRY_VERSION,
+    LINK_CAN,
+    SERVICE_REFRESH_DETAILS,
+)
 from .coordinator import (
     PylontechConfigEntry,
     PylontechCoordinator,
@@ -34,9 +45,11 @@ if TYPE_CHECKING:
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 
+_LOGGER = logging.getLogger(__name__)
+
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
-REFRESH_DETAILS_SCHEMA = vol.Schema({vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string})
+REFRESH_DETAILS_SCHEMA = probatio.Schema({probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string})
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -68,15 +81,50 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 
 def _bank_device(bank: Bank, entry: PylontechConfigEntry) -> dict[str, str | None]:
-    """The bank device's texts, cleaned like a module's; CAN names no model."""
+    """Return the bank device's texts, cleaned like a module's; CAN names no model."""
     fields = bank_device_fields(entry, bank)
     if fields["model"] is None and entry.data[CONF_LINK] == LINK_CAN:
         fields["model"] = "Battery bank (CAN)"
     return fields
 
 
+async def async_migrate_entry(hass: HomeAssistant, entry: PylontechConfigEntry) -> bool:
+    """Bring an entry's data to ``ENTRY_VERSION``; refuse one a newer release wrote."""
+    if entry.version > ENTRY_VERSION:
+        return False
+    if entry.version == 1:
+        # Version 2 keeps the port under the key Home Assistant's port-usage attribution
+        # reads, so the serial-port list shows which entry holds the adapter or proxy.
+        data = dict(entry.data)
+        if CONF_URL_V1 in data:
+            data[CONF_URL] = data.pop(CONF_URL_V1)
+        hass.config_entries.async_update_entry(entry, data=data, version=2, minor_version=1)
+    return True
+
+
+@callback
+def _async_follow_moved_port(hass: HomeAssistant, entry: PylontechConfigEntry) -> None:
+    """Point a serial entry at its adapter's new port when Home Assistant saw it move.
+
+    A ``/dev/serial/by-id`` path or an ESPHome proxy URL names the device behind it;
+    re-plugged elsewhere (another proxy, a new by-id name) the usb integration finds
+    it again. ``async_find_moved_serial_port`` exists from Home Assistant 2026.11 on;
+    older cores keep the configured port.
+    """
+    find_moved = getattr(usb, "async_find_moved_serial_port", None)
+    port = entry.data.get(CONF_URL)
+    if find_moved is None or entry.data[CONF_LINK] == LINK_CAN or not isinstance(port, str):
+        return
+    moved = find_moved(hass, port)
+    if not isinstance(moved, str) or moved == port:
+        return
+    _LOGGER.info("%s: the serial adapter moved from %s to %s", entry.title, port, moved)
+    hass.config_entries.async_update_entry(entry, data={**entry.data, CONF_URL: moved})
+
+
 async def async_setup_entry(hass: HomeAssistant, entry: PylontechConfigEntry) -> bool:
     """Open the link, read the bank once, register its device and set up platforms."""
+    _async_follow_moved_port(hass, entry)
     try:
         coordinator = PylontechCoordinator(hass, entry)
     except (PylontechError, ValueError) as err:

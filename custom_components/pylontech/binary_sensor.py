@@ -9,6 +9,10 @@ configured link can observe is never shown as "off"/"Safe". A family that shows 
 (a firmware that reports more) gets its entity when it does. A bank entity is on when the
 bank or any present module reports a member, and available while a live link observes a
 member (module flags only while the link that reads the modules is live).
+
+"Battery" (device class ``battery``, the target of Home Assistant's ``battery.became_low``
+trigger and ``battery.is_low`` condition) is on while the BMS says the bank or module is
+low, from whichever of its inputs a link carries (``BatteryLowSensor``).
 """
 
 from __future__ import annotations
@@ -18,17 +22,19 @@ from dataclasses import dataclass
 from typing import Any, override
 
 from homeassistant.components.binary_sensor import (
-    BinarySensorDeviceClass,
     BinarySensorEntity,
     BinarySensorEntityDescription,
 )
+
+# Home Assistant 2026.10 does not re-export the device classes from the package (no __all__).
+from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import PylontechConfigEntry
-from .core.faults.catalog import CHARGING_CURRENT_MIN_A
+from .coordinator import PylontechConfigEntry, PylontechCoordinator
+from .core.faults.catalog import CHARGING_CURRENT_MIN_A, LOW_SOC_THRESHOLD
 from .core.model import Alarm, Bank, Module, ModuleState, Protection
 from .entity import PylontechEntity, async_track_new_entities, value_needs
 
@@ -114,7 +120,7 @@ FAMILIES_BY_KEY: Mapping[str, FlagFamilyDescription] = {f.key: f for f in FLAG_F
 
 
 def family_of(flag: Protection | Alarm) -> FlagFamilyDescription:
-    """The family a protection or alarm belongs to."""
+    """Return the family a protection or alarm belongs to."""
     kind = KIND_PROTECTION if isinstance(flag, Protection) else KIND_ALARM
     for family in FLAG_FAMILIES:
         if family.kind == kind and flag in family.members:
@@ -144,6 +150,25 @@ def _read(module: Module, family: FlagFamilyDescription) -> bool:
     """Whether the module's latest poll read the family's kind of flag."""
     read = module.protections_read if family.kind == KIND_PROTECTION else module.alarms_read
     return bool(read)
+
+
+def _bank_observed(
+    coordinator: PylontechCoordinator, bank: Bank, family: FlagFamilyDescription
+) -> bool:
+    """Whether the bank's "no member of the family active" is a reading now.
+
+    So once a live link reports a member for the whole bank, or the live primary link
+    read the family on every present module.
+    """
+    if covers(coordinator.observed_bank_flags, family):
+        return True
+    modules = bank.present_modules()
+    return (
+        coordinator.primary_live
+        and bool(modules)
+        and covers(coordinator.configured_capability.module_flags, family)
+        and all(_read(module, family) for module in modules)
+    )
 
 
 def _charging(current: float | None, state: str | None) -> bool | None:
@@ -254,6 +279,57 @@ MODULE_BINARY_SENSORS: tuple[ModuleBinaryDescription, ...] = (
     ),
 )
 
+# Battery low: what the BMS itself says about a low battery. The under-voltage protection
+# and low-voltage warning families; the force-charge requests ("charge immediately", PYLON
+# LV CAN protocol V1.2 0x35C bits 4-5, RS485 0x92), which the BMS raises at low SOC; and
+# the SOC at or below the level the fault rules treat as fully discharged
+# (``LOW_SOC_THRESHOLD``, the SR48100H manual's low-SOC cut-off, 5.6).
+LOW_FAMILIES: tuple[FlagFamilyDescription, ...] = (
+    FAMILIES_BY_KEY["protection_under_voltage"],
+    FAMILIES_BY_KEY["alarm_low_voltage"],
+)
+REASON_LOW_SOC = "low_soc"
+FORCE_CHARGE_FIELDS = ("force_charge_1", "force_charge_2")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatteryLowDescription(BinarySensorEntityDescription):
+    """On while the BMS says the battery is low; ``needs`` = the values that can say so.
+
+    Unlike other descriptions, any one of ``needs`` (or of the low flag families) is
+    enough for the entity to exist and be available.
+    """
+
+    needs: tuple[str, ...]
+
+
+BANK_BATTERY_LOW = BatteryLowDescription(
+    key="battery_low",
+    translation_key="battery_low",
+    device_class=BinarySensorDeviceClass.BATTERY,
+    needs=("soc", *FORCE_CHARGE_FIELDS),
+)
+# Modules have no force-charge request of their own (RS485 0x92 asked per module is
+# folded into the bank's); their SOC and flags are enough to point at the low module.
+MODULE_BATTERY_LOW = BatteryLowDescription(
+    key="battery_low",
+    translation_key="battery_low",
+    device_class=BinarySensorDeviceClass.BATTERY,
+    needs=("soc",),
+)
+
+
+def _low_reasons(
+    soc: float | None, flags: Iterable[Protection | Alarm], requests: Mapping[str, bool | None]
+) -> list[str]:
+    """Why a battery counts as low: ``low_soc``, the requests and flags that are on."""
+    reasons = [REASON_LOW_SOC] if soc is not None and soc <= LOW_SOC_THRESHOLD else []
+    reasons += [name for name, value in requests.items() if value]
+    for family in LOW_FAMILIES:
+        reasons += _active(flags, family)
+    return reasons
+
+
 LINK_CONNECTIVITY = BinarySensorEntityDescription(
     key="link",
     translation_key="link",
@@ -311,8 +387,33 @@ async def async_setup_entry(
                         (module.key, module_description.key),
                         _factory(ModuleBinarySensor, entry, module_description, module),
                     )
+        yield from _battery_low_candidates(entry, bank)
 
     async_track_new_entities(hass, entry, async_add_entities, candidates)
+
+
+def _battery_low_candidates(
+    entry: PylontechConfigEntry, bank: Bank
+) -> Iterable[tuple[tuple[Any, ...], Callable[[], Entity]]]:
+    """Battery-low entities where a configured link carries one of their inputs.
+
+    Created before any input is known (they are unknown until then, never "off").
+    """
+    carried = entry.runtime_data.coordinator.configured_capability
+    if any(carried.carries_bank(name) for name in BANK_BATTERY_LOW.needs) or any(
+        covers(carried.all_bank_flags, family) for family in LOW_FAMILIES
+    ):
+        yield (None, BANK_BATTERY_LOW.key), _factory(BatteryLowSensor, entry, BANK_BATTERY_LOW)
+    if not (
+        any(carried.carries_module(name) for name in MODULE_BATTERY_LOW.needs)
+        or any(covers(carried.module_flags, family) for family in LOW_FAMILIES)
+    ):
+        return
+    for module in bank.present_modules():
+        yield (
+            (module.key, MODULE_BATTERY_LOW.key),
+            _factory(BatteryLowSensor, entry, MODULE_BATTERY_LOW, module),
+        )
 
 
 def _factory(cls: type[Entity], *args: Any) -> Callable[[], Entity]:
@@ -342,7 +443,7 @@ class FlagFamilySensor(PylontechEntity, BinarySensorEntity):
 
     @override
     def bank_value_available(self) -> bool:
-        """A live link observes a member; or no configured one can, and it was seen."""
+        """Tell whether a live link observes a member, or none can and it was seen."""
         family = self.entity_description
         coordinator = self.coordinator
         if covers(coordinator.live_capability.all_bank_flags, family):
@@ -359,15 +460,7 @@ class FlagFamilySensor(PylontechEntity, BinarySensorEntity):
         family = self.entity_description
         if self.module_key is not None:
             return self.module is not None and _read(self.module, family)
-        if covers(self.coordinator.observed_bank_flags, family):
-            return True
-        modules = self.bank.present_modules()
-        return (
-            self.coordinator.primary_live
-            and bool(modules)
-            and covers(self.coordinator.configured_capability.module_flags, family)
-            and all(_read(module, family) for module in modules)
-        )
+        return _bank_observed(self.coordinator, self.bank, family)
 
     @property
     @override
@@ -407,6 +500,64 @@ class ModuleBinarySensor(PylontechEntity, BinarySensorEntity):
         """The value from the latest snapshot."""
         module = self.module
         return None if module is None else self.entity_description.value_fn(module)
+
+
+class BatteryLowSensor(PylontechEntity, BinarySensorEntity):
+    """Battery low (device class ``battery``, what ``battery.became_low`` targets).
+
+    On while any input says low; off while at least one input is known now and none
+    does; unknown while none is. The ``reasons`` attribute names what says low
+    (``low_soc``, ``force_charge_1``, ``cell_low_voltage`` ...).
+    """
+
+    entity_description: BatteryLowDescription
+
+    def _reading(self) -> tuple[bool, list[str]]:
+        """Whether any input is known now, and the reasons the battery is low."""
+        if self.module_key is not None:
+            module = self.module
+            if module is None:
+                return False, []
+            flags: set[Protection | Alarm] = {*module.protections, *module.alarms}
+            known = module.soc is not None or any(_read(module, family) for family in LOW_FAMILIES)
+            return known, _low_reasons(module.soc, flags, {})
+        bank = self.bank
+        flags = {*bank.protections, *bank.alarms}
+        if self.coordinator.primary_live:
+            # Module flags only as last read by a live link, never held from a stalled one.
+            for module in bank.present_modules():
+                flags.update(module.protections, module.alarms)
+        requests = {name: getattr(bank, name) for name in FORCE_CHARGE_FIELDS}
+        known = (
+            bank.soc is not None
+            or any(value is not None for value in requests.values())
+            or any(_bank_observed(self.coordinator, bank, family) for family in LOW_FAMILIES)
+        )
+        return known, _low_reasons(bank.soc, flags, requests)
+
+    @override
+    def bank_value_available(self) -> bool:
+        """Whether a live link carries one of the inputs (a stalled companion's go with it)."""
+        live = self.coordinator.live_capability
+        return self.coordinator.last_update_success and (
+            any(live.carries_bank(name) for name in self.entity_description.needs)
+            or any(covers(live.all_bank_flags, family) for family in LOW_FAMILIES)
+        )
+
+    @property
+    @override
+    def is_on(self) -> bool | None:
+        """On while the BMS says low; unknown while no input is known."""
+        known, reasons = self._reading()
+        if reasons:
+            return True
+        return False if known else None
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """What says the battery is low."""
+        return {"reasons": self._reading()[1]}
 
 
 class LinkConnectivitySensor(PylontechEntity, BinarySensorEntity):

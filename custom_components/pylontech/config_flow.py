@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import ipaddress
-import os.path
+import logging
 import re
 from typing import Any, override
 from urllib.parse import urlsplit
 
+import probatio
+
 from homeassistant.components import usb
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
-    ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
     OptionsFlowWithReload,
@@ -30,7 +31,6 @@ from homeassistant.helpers.selector import (
     TextSelector,
 )
 from homeassistant.helpers.service_info.usb import UsbServiceInfo
-import voluptuous as vol
 
 from .const import (
     CAN_BITRATE,
@@ -67,10 +67,10 @@ from .const import (
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_SOCKETCAND_PORT,
     DOMAIN,
+    ENTRY_VERSION,
     LINK_CAN,
     LINK_CONSOLE,
     LINK_RS485,
-    LOGGER,
     MAX_DETAIL_INTERVAL,
     MAX_SCAN_INTERVAL,
     MIN_DETAIL_INTERVAL,
@@ -79,19 +79,18 @@ from .const import (
     TRANSPORT_RFC2217,
     TRANSPORT_TCP,
 )
+from .coordinator import PylontechConfigEntry
 from .core import errors as pylon_errors
 from .core.bounds import MAX_RS485_GROUP, MIN_RS485_GROUP, InvalidGroupError
 from .core.links import ProbeResult, probe_can, probe_console, probe_rs485
+from .core.links.transport import canonical_url, check_host, is_serial_proxy_url
+
+_LOGGER = logging.getLogger(__name__)
 
 # USB ids (upper-case hex) of adapters that speak CAN rather than a serial byte stream.
 _USB_GS_USB = ("1D50", "606F")  # candleLight / gs_usb: a kernel socketcan interface
 _USB_SLCAN = ("16D0", "117E")  # CANable with slcan firmware: a serial port
 
-_DEVICE_PATH = re.compile(r"/dev/[A-Za-z0-9_.:+@/-]{1,200}")
-_HOSTNAME = re.compile(
-    r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
-)
-_URL_SCHEMES = frozenset({"socket", "tcp", "rfc2217"})
 _CAN_CHANNEL = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 # Most specific first: the first class the error is an instance of picks the message.
@@ -115,38 +114,14 @@ _ERROR_KEYS: tuple[tuple[type[BaseException], str], ...] = (
 InvalidUrlError = pylon_errors.InvalidUrlError
 
 
-def validate_url(value: str) -> str:
-    """Return a serial device path or gateway URL in canonical form, or raise.
+def validate_url(value: str, *, serial_proxy: bool = True) -> str:
+    """Return a port in the form it is stored in, or raise ``InvalidUrlError``.
 
-    Accepted: an absolute path under /dev (no `..`, no shell metacharacters) or
-    ``socket://``, ``tcp://``, ``rfc2217://`` with a host and a port and nothing else.
+    The links' own rule (``transport.canonical_url``), so the form accepts exactly what a
+    link opens: a device path, a ``socket://``/``tcp://``/``rfc2217://`` gateway, or
+    (with ``serial_proxy``: everything but an slcan channel) an ESPHome serial proxy.
     """
-    value = value.strip()
-    if value.startswith("/"):
-        if not _DEVICE_PATH.fullmatch(value) or os.path.normpath(value) != value:
-            raise InvalidUrlError(f"not a device path or gateway URL: {value!r}")
-        return value
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError as err:
-        raise InvalidUrlError(f"not a valid gateway URL: {value!r}") from err
-    if (
-        parts.scheme not in _URL_SCHEMES
-        or port is None
-        or not 0 < port < 65536
-        or parts.username is not None
-        or parts.password is not None
-        or parts.path not in ("", "/")
-        or parts.query
-        or parts.fragment
-        or not parts.hostname
-    ):
-        raise InvalidUrlError(f"not a device path or gateway URL: {value!r}")
-    host = validate_host(parts.hostname)
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{parts.scheme}://{host}:{port}"
+    return canonical_url(value, serial_proxy=serial_proxy)
 
 
 def validate_host(value: str) -> str:
@@ -156,15 +131,16 @@ def validate_host(value: str) -> str:
         return str(ipaddress.ip_address(value.strip("[]")))
     except ValueError:
         pass
-    if not _HOSTNAME.fullmatch(value):
-        raise InvalidUrlError(f"not a device path or gateway URL: {value!r}")
-    return value.lower()
+    return check_host(value).lower()
 
 
 def gateway_url(transport: str, host: str, port: int) -> str:
-    """The serialx URL of a network serial gateway."""
+    """Return the serialx URL of a network serial gateway."""
     scheme = "rfc2217" if transport == TRANSPORT_RFC2217 else "socket"
-    return validate_url(f"{scheme}://{validate_host(host)}:{int(port)}")
+    host = validate_host(host)
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal
+    return validate_url(f"{scheme}://{host}:{int(port)}")
 
 
 #: Another battery port answered: the error names the port that did.
@@ -176,7 +152,7 @@ _WRONG_PORT_KEYS = {
 
 
 def error_key(err: BaseException) -> str:
-    """The translated error key for an exception raised while probing a link."""
+    """Return the translated error key for an exception raised while probing a link."""
     if isinstance(err, pylon_errors.WrongPortError):
         return _WRONG_PORT_KEYS.get(err.found, "not_pylontech")
     for cls, key in _ERROR_KEYS:
@@ -186,7 +162,7 @@ def error_key(err: BaseException) -> str:
 
 
 def can_unique_id(data: Mapping[str, Any]) -> str:
-    """A stable id for a CAN-only entry, derived from where the bus is reached."""
+    """Return a stable id for a CAN-only entry, derived from where the bus is reached."""
     parts = [LINK_CAN, data[CONF_CAN_INTERFACE], data[CONF_CAN_CHANNEL]]
     if data[CONF_CAN_INTERFACE] == CAN_SOCKETCAND:
         parts += [data.get(CONF_CAN_HOST) or "", str(data.get(CONF_CAN_PORT) or "")]
@@ -226,7 +202,7 @@ def _title(data: Mapping[str, Any], result: ProbeResult) -> str:
 
 
 def _fallback_unique_id(data: Mapping[str, Any]) -> str:
-    """Unique id when the bank does not report a barcode (old firmware)."""
+    """Return the unique id when the bank does not report a barcode (old firmware)."""
     if data[CONF_LINK] == LINK_CAN:
         return can_unique_id(data)
     return f"{data[CONF_LINK]}:{data[CONF_URL]}:{data.get(CONF_GROUP, 0)}"
@@ -244,7 +220,7 @@ class WholeNumberSelector(NumberSelector):
     """A number box whose value is an ``int``; the step checks its range.
 
     The plain ``NumberSelector`` returns a float and words range errors as floats
-    ("Value 70000.0 is too large"), untranslated. Chaining ``vol.Coerce(int)`` after it
+    ("Value 70000.0 is too large"), untranslated. Chaining ``probatio.Coerce(int)`` after it
     adds ``"type": "integer"`` to the serialized field, which makes the frontend start an
     empty required box at 0 instead of at the selector's minimum. This selector serializes
     as a plain number selector (the box still shows its bounds) and leaves the range to
@@ -255,15 +231,15 @@ class WholeNumberSelector(NumberSelector):
     def __call__(self, data: Any) -> int:
         """Accept a whole number (``int``, integral ``float`` or digit string)."""
         if isinstance(data, bool):
-            raise vol.Invalid("expected a whole number")
+            raise probatio.Invalid("expected a whole number")
         if isinstance(data, str):
             data = data.strip()
         try:
             value = float(data)
         except (TypeError, ValueError) as err:
-            raise vol.Invalid("expected a whole number") from err
+            raise probatio.Invalid("expected a whole number") from err
         if not value.is_integer():
-            raise vol.Invalid("expected a whole number")
+            raise probatio.Invalid("expected a whole number")
         return int(value)
 
 
@@ -304,7 +280,7 @@ def range_errors(values: Mapping[str, Any]) -> dict[str, str]:
     return errors
 
 
-def form_suggestions(schema: vol.Schema, values: Mapping[str, Any] | None) -> dict[str, Any]:
+def form_suggestions(schema: probatio.Schema, values: Mapping[str, Any] | None) -> dict[str, Any]:
     """Return what a re-shown form is pre-filled with: only values its own fields accept.
 
     A submitted form comes back with what its validators produced (an ``int`` baud rate
@@ -323,7 +299,7 @@ def form_suggestions(schema: vol.Schema, values: Mapping[str, Any] | None) -> di
             value = str(value)  # stored as int, offered as a select of strings
         try:
             value = validator(value)
-        except vol.Invalid:
+        except probatio.Invalid:
             continue
         if range_errors({field: value}):
             continue
@@ -334,27 +310,31 @@ def form_suggestions(schema: vol.Schema, values: Mapping[str, Any] | None) -> di
 _BAUD_SELECTOR = _select([str(b) for b in RS485_BAUDRATES], "baudrate")
 _TRANSPORT_SELECTOR = _select([TRANSPORT_TCP, TRANSPORT_RFC2217], "transport")
 _RS485_EXTRA = {
-    vol.Required(CONF_BAUDRATE, default=str(DEFAULT_RS485_BAUDRATE)): _BAUD_SELECTOR,
-    vol.Required(CONF_GROUP, default=MIN_RS485_GROUP): _number(MIN_RS485_GROUP, MAX_RS485_GROUP),
+    probatio.Required(CONF_BAUDRATE, default=str(DEFAULT_RS485_BAUDRATE)): _BAUD_SELECTOR,
+    probatio.Required(CONF_GROUP, default=MIN_RS485_GROUP): _number(
+        MIN_RS485_GROUP, MAX_RS485_GROUP
+    ),
 }
 _NETWORK = {
-    vol.Required(CONF_HOST): TextSelector(),
-    vol.Required(CONF_PORT): _number(1, 65535),
-    vol.Required(CONF_TRANSPORT, default=TRANSPORT_TCP): _TRANSPORT_SELECTOR,
+    probatio.Required(CONF_HOST): TextSelector(),
+    probatio.Required(CONF_PORT): _number(1, 65535),
+    probatio.Required(CONF_TRANSPORT, default=TRANSPORT_TCP): _TRANSPORT_SELECTOR,
 }
-SCHEMAS: dict[str, vol.Schema] = {
-    "rs485_serial": vol.Schema({vol.Required(CONF_DEVICE): SerialPortSelector(), **_RS485_EXTRA}),
-    "rs485_network": vol.Schema({**_NETWORK, **_RS485_EXTRA}),
-    "console_serial": vol.Schema({vol.Required(CONF_DEVICE): SerialPortSelector()}),
-    "console_network": vol.Schema(dict(_NETWORK)),
-    "can": vol.Schema(
+SCHEMAS: dict[str, probatio.Schema] = {
+    "rs485_serial": probatio.Schema(
+        {probatio.Required(CONF_DEVICE): SerialPortSelector(), **_RS485_EXTRA}
+    ),
+    "rs485_network": probatio.Schema({**_NETWORK, **_RS485_EXTRA}),
+    "console_serial": probatio.Schema({probatio.Required(CONF_DEVICE): SerialPortSelector()}),
+    "console_network": probatio.Schema(dict(_NETWORK)),
+    "can": probatio.Schema(
         {
-            vol.Required(CONF_CAN_INTERFACE, default=CAN_SOCKETCAN): _select(
+            probatio.Required(CONF_CAN_INTERFACE, default=CAN_SOCKETCAN): _select(
                 list(CAN_INTERFACES), "can_interface"
             ),
-            vol.Required(CONF_CAN_CHANNEL, default=DEFAULT_CAN_CHANNEL): TextSelector(),
-            vol.Optional(CONF_CAN_HOST): TextSelector(),
-            vol.Optional(CONF_CAN_PORT): _number(1, 65535),
+            probatio.Required(CONF_CAN_CHANNEL, default=DEFAULT_CAN_CHANNEL): TextSelector(),
+            probatio.Optional(CONF_CAN_HOST): TextSelector(),
+            probatio.Optional(CONF_CAN_PORT): _number(1, 65535),
         }
     ),
 }
@@ -385,7 +365,7 @@ def can_entry_data(user_input: Mapping[str, Any]) -> dict[str, Any]:
     if interface not in CAN_INTERFACES:
         raise InvalidUrlError(f"unknown CAN interface: {interface!r}")
     if interface == CAN_SLCAN:
-        channel = validate_url(channel)  # a serial device or socket:// URL
+        channel = validate_url(channel, serial_proxy=False)  # a serial device or socket:// URL
     elif not _CAN_CHANNEL.fullmatch(channel):
         raise InvalidUrlError(f"not a CAN channel name: {channel!r}")
     data: dict[str, Any] = {
@@ -407,7 +387,7 @@ def _form_values(data: Mapping[str, Any]) -> dict[str, Any]:
     url = str(data.get(CONF_URL, ""))
     if url:
         values[CONF_DEVICE] = url  # the serial-port field takes gateway URLs too
-    if url and not url.startswith("/"):
+    if url and not url.startswith("/") and not is_serial_proxy_url(url):
         parts = urlsplit(url)
         values[CONF_HOST] = parts.hostname
         values[CONF_PORT] = parts.port
@@ -420,7 +400,7 @@ def _form_values(data: Mapping[str, Any]) -> dict[str, Any]:
 class PylontechConfigFlow(ConfigFlow, domain=DOMAIN):
     """Set up a bank reached over CAN, RS485 or the RS232 console."""
 
-    VERSION = 1
+    VERSION = ENTRY_VERSION
     MINOR_VERSION = 1
 
     def __init__(self) -> None:
@@ -431,7 +411,7 @@ class PylontechConfigFlow(ConfigFlow, domain=DOMAIN):
     @staticmethod
     @callback
     @override
-    def async_get_options_flow(config_entry: ConfigEntry) -> PylontechOptionsFlow:
+    def async_get_options_flow(config_entry: PylontechConfigEntry) -> PylontechOptionsFlow:
         """Options: intervals, cell entities, bus manners, a second link."""
         return PylontechOptionsFlow()
 
@@ -495,9 +475,9 @@ class PylontechConfigFlow(ConfigFlow, domain=DOMAIN):
             except pylon_errors.PylontechError as err:
                 errors["base"] = error_key(err)
                 placeholders["error"] = str(err)
-                LOGGER.debug("Probe of %s failed: %s", step, err)
+                _LOGGER.debug("Probe of %s failed: %s", step, err)
             except Exception:
-                LOGGER.exception("Unexpected error while probing a Pylontech link")
+                _LOGGER.exception("Unexpected error while probing a Pylontech link")
                 errors["base"] = "unknown"
             else:
                 return await self._async_finish(data, result)
@@ -544,7 +524,7 @@ class PylontechConfigFlow(ConfigFlow, domain=DOMAIN):
         return await self.async_step_can()
 
     async def async_step_usb(self, discovery_info: UsbServiceInfo) -> ConfigFlowResult:
-        """A known USB serial or USB-CAN adapter was plugged in."""
+        """Handle a known USB serial or USB-CAN adapter being plugged in."""
         device = await self.hass.async_add_executor_job(usb.get_serial_by_id, discovery_info.device)
         ids = (discovery_info.vid.upper(), discovery_info.pid.upper())
         await self.async_set_unique_id(
@@ -581,20 +561,20 @@ class PylontechConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         placeholders = {"device": self._usb_device, "error": "", **RANGE_PLACEHOLDERS}
         if self._usb_kind == "serial":
-            schema = vol.Schema(
+            schema = probatio.Schema(
                 {
-                    vol.Required(CONF_LINK, default=LINK_RS485): _select(
+                    probatio.Required(CONF_LINK, default=LINK_RS485): _select(
                         [LINK_RS485, LINK_CONSOLE], "usb_link"
                     ),
                     **_RS485_EXTRA,
                 }
             )
         elif self._usb_kind == "gs_usb":
-            schema = vol.Schema(
-                {vol.Required(CONF_CAN_CHANNEL, default=DEFAULT_CAN_CHANNEL): TextSelector()}
+            schema = probatio.Schema(
+                {probatio.Required(CONF_CAN_CHANNEL, default=DEFAULT_CAN_CHANNEL): TextSelector()}
             )
         else:
-            schema = vol.Schema({})
+            schema = probatio.Schema({})
         if user_input is not None and not (errors := range_errors(user_input)):
             try:
                 data = self._usb_entry_data(user_input)
@@ -603,7 +583,7 @@ class PylontechConfigFlow(ConfigFlow, domain=DOMAIN):
                 errors["base"] = error_key(err)
                 placeholders["error"] = str(err)
             except Exception:
-                LOGGER.exception("Unexpected error while probing a Pylontech link")
+                _LOGGER.exception("Unexpected error while probing a Pylontech link")
                 errors["base"] = "unknown"
             else:
                 return await self._async_finish(data, result)
@@ -638,7 +618,7 @@ class PylontechOptionsFlow(OptionsFlowWithReload):
         self._pending: dict[str, Any] = {}
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """The main options page."""
+        """Show the main options page."""
         link = self.config_entry.data[CONF_LINK]
         options = self.config_entry.options
         errors: dict[str, str] = {}
@@ -651,26 +631,28 @@ class PylontechOptionsFlow(OptionsFlowWithReload):
 
         fields: dict[Any, Any] = {}
         if link != LINK_CAN:
-            fields[vol.Required(CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL)] = _number(
+            fields[probatio.Required(CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL)] = _number(
                 MIN_SCAN_INTERVAL, MAX_SCAN_INTERVAL, "s"
             )
-            fields[vol.Required(CONF_DETAIL_INTERVAL, default=DEFAULT_DETAIL_INTERVAL)] = _number(
-                MIN_DETAIL_INTERVAL, MAX_DETAIL_INTERVAL, "s"
+            fields[probatio.Required(CONF_DETAIL_INTERVAL, default=DEFAULT_DETAIL_INTERVAL)] = (
+                _number(MIN_DETAIL_INTERVAL, MAX_DETAIL_INTERVAL, "s")
             )
-            fields[vol.Required(CONF_CELL_ENTITIES, default=DEFAULT_CELL_ENTITIES)] = (
+            fields[probatio.Required(CONF_CELL_ENTITIES, default=DEFAULT_CELL_ENTITIES)] = (
                 BooleanSelector()
             )
         if link == LINK_RS485:
-            fields[vol.Required(CONF_POLITE, default=DEFAULT_POLITE)] = BooleanSelector()
-        fields[vol.Required(CONF_CAN_KEEPALIVE, default=DEFAULT_CAN_KEEPALIVE)] = BooleanSelector()
+            fields[probatio.Required(CONF_POLITE, default=DEFAULT_POLITE)] = BooleanSelector()
+        fields[probatio.Required(CONF_CAN_KEEPALIVE, default=DEFAULT_CAN_KEEPALIVE)] = (
+            BooleanSelector()
+        )
         if link != LINK_CAN:
-            fields[vol.Required(CONF_COMPANION, default=COMPANION_NONE)] = _select(
+            fields[probatio.Required(CONF_COMPANION, default=COMPANION_NONE)] = _select(
                 [COMPANION_NONE, LINK_CAN], "companion"
             )
         suggested = dict(user_input or options)
         if user_input is None:
             suggested[CONF_COMPANION] = LINK_CAN if options.get(CONF_COMPANION) else COMPANION_NONE
-        schema = vol.Schema(fields)
+        schema = probatio.Schema(fields)
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
@@ -694,7 +676,7 @@ class PylontechOptionsFlow(OptionsFlowWithReload):
                 errors["base"] = error_key(err)
                 placeholders["error"] = str(err)
             except Exception:
-                LOGGER.exception("Unexpected error while probing a Pylontech CAN link")
+                _LOGGER.exception("Unexpected error while probing a Pylontech CAN link")
                 errors["base"] = "unknown"
             else:
                 return self.async_create_entry(data={**self._pending, CONF_COMPANION: companion})

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Final
 
 DOMAIN: Final = "pylontech"
-LOGGER = logging.getLogger(__package__)
 MANUFACTURER: Final = "Pylontech"
 
 # --- config entry data ----------------------------------------------------------------
+#: Version 2 stores a serial link's port under CONF_URL; version 1 had it under "url".
+ENTRY_VERSION: Final = 2
+CONF_URL_V1: Final = "url"
+
 CONF_LINK: Final = "link"
 LINK_RS485: Final = "rs485"
 LINK_CONSOLE: Final = "console"
 LINK_CAN: Final = "can"
 LINKS: Final = (LINK_CAN, LINK_RS485, LINK_CONSOLE)
 
-CONF_URL: Final = "url"  # device path or socket:// tcp:// rfc2217:// URL
+# A serial link's port: a device path, an esphome-hass:// serial proxy or a socket://
+# tcp:// rfc2217:// gateway URL. Stored under "device", the key Home Assistant's port-usage
+# attribution (the usb integration's consumers) reads, so the port shows as in use.
+CONF_URL: Final = "device"
 CONF_BAUDRATE: Final = "baudrate"
 CONF_GROUP: Final = "group"
 
@@ -35,7 +40,7 @@ DEFAULT_SOCKETCAND_PORT: Final = 29536
 # Form-only keys (the entry stores the resulting URL, not these).
 CONF_HOST: Final = "host"
 CONF_PORT: Final = "port"
-CONF_DEVICE: Final = "device"
+CONF_DEVICE: Final = "device"  # the serial-port field; the same key as the stored port
 CONF_TRANSPORT: Final = "transport"
 TRANSPORT_TCP: Final = "tcp"
 TRANSPORT_RFC2217: Final = "rfc2217"

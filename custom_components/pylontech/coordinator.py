@@ -28,8 +28,7 @@ Hook for entities, repairs and events
   changed (empty when nothing did); ``update.active`` is the full current set, so a
   listener can raise and clear Repairs issues idempotently. The first update after
   setup reports every already-active fault as started.
-  ``__init__.async_setup_entry`` registers ``issues.async_update_issues`` (owned by
-  the entities helper) here when that module exists.
+  ``__init__.async_setup_entry`` registers ``issues.async_update_issues`` here.
 """
 
 from __future__ import annotations
@@ -38,8 +37,9 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
+import logging
 import time
-from typing import Any, override
+from typing import Any, cast, override
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -75,7 +75,6 @@ from .const import (
     DOMAIN,
     LINK_CAN,
     LINK_CONSOLE,
-    LOGGER,
 )
 from .core.capabilities import LinkCapability, capability, combined
 from .core.errors import PylontechError
@@ -86,6 +85,8 @@ from .core.plausibility import PlausibilityFilter
 
 type FaultListener = Callable[[FaultUpdate], None]
 type PollingLink = Rs485Link | ConsoleLink
+
+_LOGGER = logging.getLogger(__name__)
 
 # How often a companion CAN link that failed to open at setup is tried again.
 COMPANION_RETRY_INTERVAL = 60.0
@@ -135,7 +136,7 @@ def module_device_identifier(entry: ConfigEntry, key: tuple[int, int]) -> str:
 
 
 def module_key_from_device(entry: ConfigEntry, device: DeviceEntry) -> tuple[int, int] | None:
-    """The module position a device stands for, or None for the bank (or a stranger)."""
+    """Return the module position a device stands for, or None for the bank (or a stranger)."""
     prefix = f"{bank_device_identifier(entry)}_module_"
     for domain, identifier in device.identifiers:
         if domain != DOMAIN or not identifier.startswith(prefix):
@@ -144,11 +145,6 @@ def module_key_from_device(entry: ConfigEntry, device: DeviceEntry) -> tuple[int
         if group.isdecimal() and index.isdecimal():
             return int(group), int(index)
     return None
-
-
-def entry_option(entry: ConfigEntry, key: str, default: Any) -> Any:
-    """An option of the entry, or its default when never set."""
-    return entry.options.get(key, default)
 
 
 def _is_unset(value: Any) -> bool:
@@ -226,7 +222,7 @@ def remember_details(remembered: Bank | None, fresh: Bank) -> Bank:
 
 
 def merge_companion(primary: Bank, companion: Bank | None) -> Bank:
-    """The primary link's bank with a companion link's bank-level values laid over it.
+    """Lay a companion link's bank-level values over the primary link's bank.
 
     The companion (CAN) broadcasts limits, flags and whole-stack values every second;
     the primary (RS485/console) owns the modules, so companion modules are left out and
@@ -239,7 +235,7 @@ def merge_companion(primary: Bank, companion: Bank | None) -> Bank:
 
 
 def create_polling_link(data: Mapping[str, Any], options: Mapping[str, Any]) -> PollingLink:
-    """The RS485 or console link an entry describes."""
+    """Build the RS485 or console link an entry describes."""
     if data[CONF_LINK] == LINK_CONSOLE:
         return ConsoleLink(data[CONF_URL], baudrate=data.get(CONF_BAUDRATE, CONSOLE_BAUDRATE))
     return Rs485Link(
@@ -257,7 +253,7 @@ def create_can_link(
     on_update: Callable[[Bank], None],
     on_stale: Callable[[bool], None],
 ) -> CanLink:
-    """The CAN link a config (entry data or companion options) describes."""
+    """Build the CAN link a config (entry data or companion options) describes."""
     extra: dict[str, Any] = {}
     if data[CONF_CAN_INTERFACE] == CAN_SOCKETCAND:
         extra = {
@@ -313,14 +309,14 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
         self._companion_retry_at: float | None = None  # set while the companion is not started
         options = entry.options
         polling = self.link_kind != LINK_CAN
-        scan = timedelta(seconds=entry_option(entry, CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL))
+        scan = timedelta(seconds=options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL))
         self.detail_interval: float = float(
-            entry_option(entry, CONF_DETAIL_INTERVAL, DEFAULT_DETAIL_INTERVAL)
+            options.get(CONF_DETAIL_INTERVAL, DEFAULT_DETAIL_INTERVAL)
         )
-        self.read_cells: bool = bool(entry_option(entry, CONF_CELL_ENTITIES, DEFAULT_CELL_ENTITIES))
+        self.read_cells: bool = bool(options.get(CONF_CELL_ENTITIES, DEFAULT_CELL_ENTITIES))
         super().__init__(
             hass,
-            LOGGER,
+            _LOGGER,
             config_entry=entry,
             name=entry.title,
             update_interval=scan if polling else CAN_WATCHDOG_INTERVAL,
@@ -363,6 +359,14 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
                 self._fault_listeners.remove(listener)
 
         return remove
+
+    @property
+    def published(self) -> Bank | None:
+        """The last published snapshot; None until the first refresh has finished.
+
+        ``DataUpdateCoordinator.data`` is typed as the data type but starts as None.
+        """
+        return cast("Bank | None", self.data)
 
     @property
     def primary_connected(self) -> bool:
@@ -514,7 +518,7 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
         await super()._async_refresh(
             log_failures, raise_on_auth_failed, scheduled, raise_on_entry_error
         )
-        if self._link_states() != before and self.data is not None:
+        if self._link_states() != before and self.published is not None:
             self.async_update_listeners()
 
     @override
@@ -541,7 +545,7 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
             self._detail_requested = True
         self._primary_bank = fresh
         if not self.primary_live and self.primary_error is not None:
-            LOGGER.info("%s: the %s link is answering again", self.name, self.link_kind)
+            _LOGGER.info("%s: the %s link is answering again", self.name, self.link_kind)
         self.primary_live = True
         self.primary_error = None
         bank = self._compose()
@@ -557,7 +561,7 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
         return self.can_link is not None and self.can_link.bank is not None
 
     def _primary_failed(self, err: PylontechError) -> Bank:
-        """The primary poll failed: keep publishing the companion's values if it is live."""
+        """Handle a failed primary poll: keep publishing the companion's values if it is live."""
         was_live = self.primary_live
         self.primary_live = False
         self.primary_error = str(err)
@@ -568,8 +572,8 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
         )
         if self._companion_bank() is None:
             raise failure from err
-        if was_live or self.data is None:
-            LOGGER.warning(
+        if was_live or self.published is None:
+            _LOGGER.warning(
                 "%s: reading the %s link failed (%s); the CAN companion's values stay live",
                 self.name,
                 self.link_kind,
@@ -580,7 +584,7 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
         return bank
 
     def _compose(self) -> Bank:
-        """The snapshot to publish: the primary's poll with the live companion laid over.
+        """Compose the snapshot to publish: the primary's poll with the live companion laid over.
 
         While the primary is not live only its modules stay (their entities are then
         unavailable, and module presence and faults are held as last read); every bank
@@ -608,13 +612,13 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
         try:
             await self.can_link.start()
         except PylontechError as err:
-            LOGGER.debug("%s: CAN companion still unavailable: %s", self.name, err)
+            _LOGGER.debug("%s: CAN companion still unavailable: %s", self.name, err)
             self._companion_retry_at = time.monotonic() + COMPANION_RETRY_INTERVAL
         else:
             self._companion_retry_at = None
 
     def _checked_can(self, raw: Bank) -> Bank:
-        """A CAN snapshot through the plausibility filter (each snapshot counted once)."""
+        """Pass a CAN snapshot through the plausibility filter (each snapshot counted once)."""
         if raw is not self._can_raw or self._can_checked is None:
             self._can_raw = raw
             self._can_checked = self.plausibility.check(raw, LINK_CAN)
@@ -633,13 +637,13 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
         self._companion_delivered = True
         if self._companion_failed:
             self._companion_failed = False
-            LOGGER.info("%s: the CAN companion link is delivering data again", self.name)
+            _LOGGER.info("%s: the CAN companion link is delivering data again", self.name)
         return self._checked_can(bank)
 
     def _note_companion_failure(self) -> None:
         if not self._companion_failed:
             self._companion_failed = True
-            LOGGER.warning(
+            _LOGGER.warning(
                 "%s: the CAN companion link delivers no data; continuing without it",
                 self.name,
             )
@@ -647,7 +651,7 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
     async def _async_can_watchdog(self) -> Bank:
         """CAN-only: wait for the first broadcast, then check the bus is still talking."""
         assert self.can_link is not None
-        if self.data is None and self.can_link.bank is None:
+        if self.published is None and self.can_link.bank is None:
             try:
                 async with asyncio.timeout(CAN_FIRST_DATA_TIMEOUT):
                     await self._can_event.wait()
@@ -662,12 +666,12 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
 
     @callback
     def _on_can_update(self, bank: Bank) -> None:
-        """The CAN link has a changed snapshot (runs in the event loop)."""
+        """Publish the CAN link's changed snapshot (runs in the event loop)."""
         self._can_event.set()
         if self.link is not None:
             self._remerge_companion()
             return
-        if self.data is None:
+        if self.published is None:
             return  # the first refresh picks it up
         bank = self._checked_can(bank)
         if bank != self.data or not self.last_update_success:
@@ -676,11 +680,11 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
 
     @callback
     def _on_can_stale(self, stale: bool) -> None:
-        """The CAN broadcast stopped (True) or resumed (False)."""
+        """Follow the CAN broadcast stopping (True) or resuming (False)."""
         if self.link is not None:
             self._remerge_companion()
             return
-        if self.data is None:
+        if self.published is None:
             return
         if stale:
             # Logs the failure once and marks the entities unavailable.
@@ -704,7 +708,7 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
         Runs on every companion update and when its broadcast stops or resumes, so the
         companion's connectivity entity and the availability of its values follow it.
         """
-        if self.data is None:
+        if self.published is None:
             return  # the first refresh has not finished
         companion = self._companion_bank()
         if companion is None and not self.primary_live:
@@ -736,16 +740,16 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
         self.async_update_listeners()
 
     def _after_snapshot(self, bank: Bank) -> None:
-        """Module presence and fault tracking for a snapshot about to be published."""
+        """Track module presence and faults for a snapshot about to be published."""
         present = frozenset(m.key for m in bank.present_modules())
         # Presence follows the primary's polls only; while it fails its modules are held.
         if present != self.present_modules and (self.link is None or self.primary_live):
             gone = self.present_modules - present
             back = present & (self.known_modules - self.present_modules)
             for key in sorted(gone):
-                LOGGER.warning("%s: module %s stopped answering", self.name, _label(key))
+                _LOGGER.warning("%s: module %s stopped answering", self.name, _label(key))
             for key in sorted(back):
-                LOGGER.info("%s: module %s is answering again", self.name, _label(key))
+                _LOGGER.info("%s: module %s is answering again", self.name, _label(key))
             self.present_modules = present
             self.known_modules |= present
         # Every snapshot, changed or not: time-based rules (low SOC held, pending
@@ -757,7 +761,7 @@ class PylontechCoordinator(DataUpdateCoordinator[Bank]):
                 listener(update)
             except Exception:
                 # A repairs/events bug must not cost the bank its readings.
-                LOGGER.exception("%s: a fault listener failed", self.name)
+                _LOGGER.exception("%s: a fault listener failed", self.name)
 
 
 def _label(key: tuple[int, int]) -> str:

@@ -17,7 +17,11 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 
 from .const import CONF_CAN_CHANNEL, CONF_CAN_HOST, CONF_COMPANION, CONF_URL
-from .coordinator import PylontechConfigEntry, PylontechCoordinator, module_key_from_device
+from .coordinator import (
+    PylontechConfigEntry,
+    PylontechCoordinator,
+    module_key_from_device,
+)
 from .core.faults import active_fault_to_dict
 from .core.model import bank_to_dict, module_to_dict
 from .core.redact import hosts_of, redact, secret_forms

@@ -17,6 +17,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import UNDEFINED
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN, MANUFACTURER
@@ -35,7 +36,7 @@ _BARCODE_MARKER = "_module_sn_"
 
 
 def clean_text(value: str | None) -> str | None:
-    """A wire string fit for the device registry, None when nothing readable is left.
+    """Make a wire string fit for the device registry; None when nothing readable is left.
 
     NULs, U+FFFD (bytes a decoder could not read), control and other non-printable
     characters are dropped and padding stripped: a model name of ten U+FFFD is None.
@@ -47,7 +48,7 @@ def clean_text(value: str | None) -> str | None:
 
 
 def bank_device_fields(entry: ConfigEntry, bank: Bank) -> dict[str, Any]:
-    """What the bank device shows from a snapshot, through the same cleaning as modules."""
+    """Return what the bank device shows from a snapshot, cleaned like a module's texts."""
     return {
         "manufacturer": clean_text(bank.manufacturer) or MANUFACTURER,
         "model": clean_text(bank.model),
@@ -76,7 +77,7 @@ def module_identifier(entry: ConfigEntry, module: Module) -> str:
 
 
 def barcode_from_identifier(entry: ConfigEntry, identifier: str) -> str | None:
-    """The barcode a barcode-based module identifier names, else None."""
+    """Return the barcode a barcode-based module identifier names, else None."""
     prefix = f"{entry.entry_id}{_BARCODE_MARKER}"
     if identifier.startswith(prefix):
         return identifier.removeprefix(prefix) or None
@@ -86,7 +87,7 @@ def barcode_from_identifier(entry: ConfigEntry, identifier: str) -> str | None:
 def module_key_for_device(
     entry: ConfigEntry, device: dr.DeviceEntry, bank: Bank | None
 ) -> ModuleKey | None:
-    """The position a barcode-identified module device currently occupies, if present."""
+    """Return the position a barcode-identified module device occupies now, if present."""
     if bank is None:
         return None
     for domain, identifier in device.identifiers:
@@ -111,8 +112,8 @@ def module_device_fields(
     bank_device_id: str,
     module: Module,
     hass: HomeAssistant | None = None,
-) -> dict[str, Any]:
-    """Keyword arguments describing a module device (for ``DeviceInfo`` and the registry).
+) -> dr.DeviceInfo:
+    """Describe a module device (an entity's ``device_info``, and registry keywords).
 
     With more than one bank (entry) the name carries the bank's ("Garage module 1"), so
     two banks' modules and their entity ids do not collide.
@@ -127,23 +128,23 @@ def module_device_fields(
     if _several_banks(hass, entry):
         translation_key = f"bank_{translation_key}"
         placeholders["bank"] = entry.title
-    return {
-        "identifiers": {(DOMAIN, module_identifier(entry, module))},
-        "manufacturer": clean_text(module.manufacturer) or MANUFACTURER,
-        "model": clean_text(module.model),
-        "serial_number": clean_text(module.serial_number),
-        "sw_version": clean_text(module.firmware),
-        "translation_key": translation_key,
-        "translation_placeholders": placeholders,
-        "via_device_id": bank_device_id,
-    }
+    return dr.DeviceInfo(
+        identifiers={(DOMAIN, module_identifier(entry, module))},
+        manufacturer=clean_text(module.manufacturer) or MANUFACTURER,
+        model=clean_text(module.model),
+        serial_number=clean_text(module.serial_number),
+        sw_version=clean_text(module.firmware),
+        translation_key=translation_key,
+        translation_placeholders=placeholders,
+        via_device_id=bank_device_id,
+    )
 
 
 @callback
 def async_module_device_id(
     hass: HomeAssistant, entry: PylontechConfigEntry, key: ModuleKey
 ) -> str | None:
-    """The device id of the module at ``key`` (registering its device if needed)."""
+    """Return the device id of the module at ``key`` (registering its device if needed)."""
     runtime = entry.runtime_data
     bank = runtime.coordinator.data
     module = bank.module(key[1], key[0]) if bank is not None else None
@@ -191,10 +192,8 @@ class PylontechEntity(CoordinatorEntity[PylontechCoordinator]):
             )
         else:
             self._attr_unique_id = f"{module_identifier(entry, module)}_{key}"
-            self._attr_device_info = dr.DeviceInfo(
-                **module_device_fields(
-                    entry, entry.runtime_data.bank_device_id, module, coordinator.hass
-                )
+            self._attr_device_info = module_device_fields(
+                entry, entry.runtime_data.bank_device_id, module, coordinator.hass
             )
         if placeholders:
             self._attr_translation_placeholders = placeholders
@@ -207,7 +206,7 @@ class PylontechEntity(CoordinatorEntity[PylontechCoordinator]):
         self._last_written = self._shown_state()
 
     def _shown_state(self) -> tuple[Any, ...]:
-        """What Home Assistant stores for this entity: availability, state, attributes."""
+        """Return what Home Assistant stores for this entity: availability, state, attributes."""
         return (self.available, self.state, self.extra_state_attributes)
 
     @callback
@@ -235,7 +234,7 @@ class PylontechEntity(CoordinatorEntity[PylontechCoordinator]):
 
     @property
     def module(self) -> Module | None:
-        """This entity's module in the latest snapshot (None when absent)."""
+        """The entity's module in the latest snapshot (None when absent)."""
         if self.module_key is None:
             return None
         group, index = self.module_key
@@ -261,7 +260,7 @@ class PylontechEntity(CoordinatorEntity[PylontechCoordinator]):
 
 
 def value_needs(description: EntityDescription) -> tuple[str, ...]:
-    """The model fields an entity's value is made of: ``needs`` if given, else its key."""
+    """Return the model fields an entity's value is made of: ``needs`` if given, else its key."""
     needs: tuple[str, ...] = getattr(description, "needs", ())
     return needs or (description.key,)
 
@@ -337,13 +336,15 @@ def async_update_module_device(
         _async_move_unique_ids(hass, entry, f"{position}_", f"{identifier[1]}_")
     if device is not None:
         # Only what the module reports: a value not read (yet) does not erase one.
-        known = {
-            name: fields[name]
-            for name in ("model", "serial_number", "sw_version")
-            if fields[name] is not None
-        }
-        if known:
-            devices.async_update_device(device.id, **known)
+        model = fields.get("model")
+        serial_number = fields.get("serial_number")
+        sw_version = fields.get("sw_version")
+        devices.async_update_device(
+            device.id,
+            model=UNDEFINED if model is None else model,
+            serial_number=UNDEFINED if serial_number is None else serial_number,
+            sw_version=UNDEFINED if sw_version is None else sw_version,
+        )
 
 
 @callback

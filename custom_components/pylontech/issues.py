@@ -32,17 +32,20 @@ with ``device_id``, ``config_entry_id``, ``module``, ``group`` and ``active`` as
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import logging
 from typing import Any, Final
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util.hass_dict import HassKey
 
-from .const import DOMAIN, LOGGER
+from .const import DOMAIN
 from .coordinator import PylontechConfigEntry
-from .core.faults import ActiveFault, FaultKey, FaultUpdate, FlagChange, Severity
+from .core.faults import FAULTS, ActiveFault, FaultUpdate, FlagChange, Severity
 from .core.model import Protection
 from .entity import async_module_device_id
+
+_LOGGER = logging.getLogger(__name__)
 
 EVENT_PYLONTECH: Final = "pylontech_event"
 EVENT_PYLONTECH_FAULT: Final = "pylontech_fault"
@@ -62,7 +65,7 @@ KIND_ALARM: Final = "alarm"
 ISSUE_BANK_PLACEHOLDER: Final = "bank"
 
 # Issues with a fix flow in repairs.py; they carry their entry id in the issue data.
-FIXABLE: frozenset[str] = frozenset({FaultKey.MODULE_COUNT_DROPPED})
+FIXABLE: frozenset[str] = frozenset(f.key for f in FAULTS if f.fix is not None)
 DATA_ENTRY_ID: Final = "entry_id"
 
 SEVERITIES: Final = {
@@ -85,7 +88,7 @@ _STATE: HassKey[dict[str, _EntryIssues]] = HassKey(f"{DOMAIN}_issues")
 
 
 def issue_id(entry_id: str, fault: ActiveFault) -> str:
-    """The Repairs issue id of a fault of an entry."""
+    """Return the Repairs issue id of a fault of an entry."""
     return f"{entry_id}_{fault.issue_id}"
 
 
@@ -210,7 +213,7 @@ def _async_fire_event(
     hass: HomeAssistant, entry: PylontechConfigEntry, state: _EntryIssues, change: FlagChange
 ) -> None:
     kind = KIND_PROTECTION if isinstance(change.flag, Protection) else KIND_ALARM
-    LOGGER.debug(
+    _LOGGER.debug(
         "%s: %s %s %s at %s",
         entry.title,
         kind,

@@ -8,13 +8,12 @@ the fault is gone.
 
 from __future__ import annotations
 
-from typing import override
+import probatio
 
 from homeassistant.components.repairs import RepairsFlow, RepairsFlowResult
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
-import voluptuous as vol
 
 from .const import DOMAIN
 from .coordinator import PylontechConfigEntry
@@ -28,7 +27,6 @@ class AcceptModuleCountFlow(RepairsFlow):
         """Fix the issue of one config entry."""
         self._entry_id = entry_id
 
-    @override
     async def async_step_init(self, user_input: dict[str, str] | None = None) -> RepairsFlowResult:
         """Go straight to the confirmation."""
         return await self.async_step_confirm()
@@ -48,7 +46,7 @@ class AcceptModuleCountFlow(RepairsFlow):
         issue = ir.async_get(self.hass).async_get_issue(DOMAIN, self.issue_id)
         return self.async_show_form(
             step_id="confirm",
-            data_schema=vol.Schema({}),
+            data_schema=probatio.Schema({}),
             description_placeholders=None if issue is None else issue.translation_placeholders,
         )
 
@@ -56,8 +54,8 @@ class AcceptModuleCountFlow(RepairsFlow):
 async def async_create_fix_flow(
     hass: HomeAssistant, issue_id: str, data: dict[str, str | int | float | None] | None
 ) -> RepairsFlow:
-    """The fix flow of a fixable issue (only issues raised as fixable reach this)."""
+    """Create the fix flow of a fixable issue (only issues raised as fixable reach this)."""
     entry_id = (data or {}).get(DATA_ENTRY_ID)
     if not isinstance(entry_id, str):
-        raise ValueError(f"issue {issue_id} carries no config entry")
+        raise TypeError(f"issue {issue_id} carries no config entry")
     return AcceptModuleCountFlow(entry_id)

@@ -22,6 +22,9 @@ Energy charged/discharged are counters for the energy dashboard: the power of ev
 snapshot is integrated with the trapezoid rule (the area of a sign change is split
 exactly between the two counters), intervals longer than ``max_gap`` or spanning a
 link failure or module dropout are skipped, and the totals are restored on restart.
+
+Time to full and time to empty assume the present current holds (``time_to_full``,
+``time_to_empty``); they are unknown while the bank is idle.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from homeassistant.const import (
     UnitOfEnergy,
     UnitOfPower,
     UnitOfTemperature,
+    UnitOfTime,
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity import Entity
@@ -54,8 +58,9 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .const import CONF_CELL_ENTITIES, DEFAULT_CELL_ENTITIES
-from .coordinator import PylontechConfigEntry, entry_option
+from .coordinator import PylontechConfigEntry
 from .core.faults import FaultUpdate
+from .core.faults.catalog import CHARGING_CURRENT_MIN_A
 from .core.model import Bank, Module, ModuleState
 from .entity import PylontechEntity, async_track_new_entities, value_needs
 
@@ -71,6 +76,12 @@ NOMINAL_CELL_VOLTAGE = 3.2  # LFP, as Pylontech rates its modules
 _W_PER_KW = 1000.0
 
 MODULE_STATE_OPTIONS = [state.value for state in ModuleState]
+
+# Times to full or empty above this are unknown: a current small enough to need longer
+# says nothing about when the bank will be full or empty (a day's solar and load cycle
+# changes it long before), and a figure of weeks would only hide that.
+MAX_TIME_TO_HOURS = 7 * 24.0
+_MINUTES_PER_HOUR = 60.0
 
 
 def _round(value: float | None, digits: int) -> float | None:
@@ -106,14 +117,63 @@ def _bank_energy(bank: Bank, full: bool) -> float | None:
     modules = bank.present_modules()
     capacity = bank.full_capacity if full else bank.remaining_capacity
     if modules and all(m.cell_voltages for m in modules):
-        parts = [m.full_capacity if full else m.remaining_capacity for m in modules]
-        if None not in parts:
-            watt_hours = sum(
-                ah * nominal_voltage(m)  # type: ignore[operator]
-                for ah, m in zip(parts, modules, strict=True)
-            )
+        watt_hours = 0.0
+        for m in modules:
+            ah = m.full_capacity if full else m.remaining_capacity
+            volts = nominal_voltage(m)
+            if ah is None or volts is None:
+                break
+            watt_hours += ah * volts
+        else:
             return round(watt_hours / _W_PER_KW, 2)
     return _kwh(capacity, bank.voltage)
+
+
+def _minutes(ah: float, amperes: float) -> int | None:
+    """Ah at a steady current, in whole minutes; None beyond ``MAX_TIME_TO_HOURS``."""
+    hours = max(0.0, ah) / amperes
+    return None if hours > MAX_TIME_TO_HOURS else round(hours * _MINUTES_PER_HOUR)
+
+
+def _rate(current: float, limit: float | None) -> float | None:
+    """Return the current the estimate runs at: the measured one, capped by the limit.
+
+    None at or below ``CHARGING_CURRENT_MIN_A`` (idle, or flowing the other way). The
+    inverter must keep the current within the limit the BMS sends it, so a current above
+    it does not last; a limit at zero means the BMS stops the flow (no estimate).
+    """
+    rate = current if limit is None else min(current, limit)
+    return rate if rate > CHARGING_CURRENT_MIN_A else None
+
+
+def time_to_full(bank: Bank) -> int | None:
+    """Minutes until full at the present charge current (None unless charging).
+
+    (full - remaining) / charge current, the current capped by the charge current limit.
+    Approximate: the constant-voltage end of a charge draws less and less current, so
+    the last percent takes longer than this says.
+    """
+    current, remaining, full = bank.current, bank.remaining_capacity, bank.full_capacity
+    if current is None or remaining is None or full is None or full <= 0:
+        return None
+    if (rate := _rate(current, bank.charge_current_limit)) is None:
+        return None
+    return _minutes(full - remaining, rate)
+
+
+def time_to_empty(bank: Bank) -> int | None:
+    """Minutes until the BMS counts the bank empty at the present discharge current.
+
+    remaining / discharge current, the current capped by the discharge current limit;
+    None unless discharging. Empty is 0 Ah as the BMS counts it: an inverter with a
+    low-SOC or low-voltage cut-off stops earlier.
+    """
+    current, remaining, full = bank.current, bank.remaining_capacity, bank.full_capacity
+    if current is None or remaining is None or full is None or full <= 0:
+        return None
+    if (rate := _rate(-current, bank.discharge_current_limit)) is None:
+        return None
+    return _minutes(min(remaining, full), rate)
 
 
 def _spread_mv(spread: float | None) -> int | None:
@@ -127,10 +187,15 @@ def _state(module: Module) -> str | None:
 
 @dataclass(frozen=True, kw_only=True)
 class BankSensorDescription(SensorEntityDescription):
-    """A sensor of the whole bank; ``needs`` = the Bank fields it is made of (else its key)."""
+    """A sensor of the whole bank; ``needs`` = the Bank fields it is made of (else its key).
+
+    ``create_on_needs``: created once every field of ``needs`` is known, even while the
+    value itself is unknown (a time to full while the bank is idle); else once the value is.
+    """
 
     value_fn: Callable[[Bank], StateType]
     needs: tuple[str, ...] = ()
+    create_on_needs: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,7 +226,7 @@ class EnergyCounterDescription(SensorEntityDescription):
 
 
 def _voltage(key: str, digits: int = 2, **kwargs: Any) -> dict[str, Any]:
-    """The fields a voltage description shares."""
+    """Return the fields a voltage description shares."""
     return {
         "key": key,
         "translation_key": key,
@@ -283,7 +348,7 @@ def _common(cls: type, energy_fn: Callable[[Any, bool], float | None]) -> list[A
 
 
 def _limit(key: str, unit: str, device_class: SensorDeviceClass) -> BankSensorDescription:
-    """A limit the BMS sends the inverter (a diagnostic value of the bank)."""
+    """Describe a limit the BMS sends the inverter (a diagnostic value of the bank)."""
     return BankSensorDescription(
         key=key,
         translation_key=key,
@@ -297,7 +362,7 @@ def _limit(key: str, unit: str, device_class: SensorDeviceClass) -> BankSensorDe
 
 
 def _module_limit(key: str, unit: str, device_class: SensorDeviceClass) -> ModuleSensorDescription:
-    """A module's own limit (RS485 0x92 answers per module; the bank's is derived)."""
+    """Describe a module's own limit (RS485 0x92 answers per module; the bank's is derived)."""
     return ModuleSensorDescription(
         key=key,
         translation_key=key,
@@ -337,6 +402,28 @@ BANK_SENSORS: tuple[BankSensorDescription, ...] = (
         translation_key="module_count",
         state_class=SensorStateClass.MEASUREMENT,
         value_fn=lambda bank: bank.module_count,
+    ),
+    BankSensorDescription(
+        key="time_to_full",
+        translation_key="time_to_full",
+        needs=("current", "remaining_capacity", "full_capacity"),
+        create_on_needs=True,
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MINUTES,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=time_to_full,
+    ),
+    BankSensorDescription(
+        key="time_to_empty",
+        translation_key="time_to_empty",
+        needs=("current", "remaining_capacity", "full_capacity"),
+        create_on_needs=True,
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MINUTES,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=time_to_empty,
     ),
 )
 
@@ -484,15 +571,13 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the sensors the link supports; add more when new values or modules appear."""
-    cells = bool(entry_option(entry, CONF_CELL_ENTITIES, DEFAULT_CELL_ENTITIES))
+    cells = bool(entry.options.get(CONF_CELL_ENTITIES, DEFAULT_CELL_ENTITIES))
     coordinator = entry.runtime_data.coordinator
 
     def candidates(bank: Bank) -> Iterable[tuple[tuple[Any, ...], Callable[[], Entity]]]:
         carried = coordinator.configured_capability
         for description in BANK_SENSORS:
-            if carried.carries_bank(*value_needs(description)) and (
-                description.value_fn(bank) is not None
-            ):
+            if carried.carries_bank(*value_needs(description)) and _has_value(description, bank):
                 yield (None, description.key), _factory(PylontechSensor, entry, description)
         if bank.power is not None:
             for counter in ENERGY_COUNTERS:
@@ -523,6 +608,13 @@ async def async_setup_entry(
                     )
 
     async_track_new_entities(hass, entry, async_add_entities, candidates)
+
+
+def _has_value(description: BankSensorDescription, bank: Bank) -> bool:
+    """Whether the snapshot has what the description's entity is created for."""
+    if description.create_on_needs:
+        return all(getattr(bank, name) is not None for name in description.needs)
+    return description.value_fn(bank) is not None
 
 
 def _factory(cls: type[Entity], *args: Any) -> Callable[[], Entity]:
@@ -624,7 +716,7 @@ class EnergyCounterSensor(PylontechEntity, RestoreSensor):
 
     @callback
     def _on_snapshot(self, update: FaultUpdate) -> None:
-        """A snapshot arrived (changed or not); sample once the coordinator has published it.
+        """Sample a snapshot (changed or not) once the coordinator has published it.
 
         The coordinator calls this just before it replaces ``data``; sampling right after
         keeps the trapezoid's end point on the new snapshot's power.

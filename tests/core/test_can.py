@@ -1,4 +1,4 @@
-"""CAN codec: reference vectors (protocols.md §4.2), assembler, encoders, candump parsing."""
+"""CAN codec: the reference vectors of docs/protocol-notes.md §4.2, assembler, encoders, candump."""
 
 from __future__ import annotations
 
@@ -209,7 +209,7 @@ def test_351_dlc6_has_no_discharge_voltage() -> None:
 
 
 def test_351_negative_dcl_becomes_magnitude() -> None:
-    # diyBMS-style negative DCL (0xFF9C = -100 -> 10.0 A), §5 D8.
+    # diyBMS-style negative DCL (0xFF9C = -100 -> 10.0 A), docs/protocol-notes.md D8.
     part = decode_frame(0x351, frame("14 02 64 00 9C FF C2 01"))
     assert isinstance(part, CanLimits)
     assert part.discharge_current_limit == 10.0

@@ -15,7 +15,8 @@ from custom_components.pylontech.core.capture import decode_capture
 ROOT = Path(__file__).resolve().parents[2]
 CONSOLE = ROOT / "tests" / "core" / "captures" / "console"
 
-# protocols.md §4.1: RS-42-G, RS-44-A, RS-93-A, RS-92-B (US2KBPL), requests and responses mixed.
+# docs/protocol-notes.md §4.1: RS-42-G, RS-44-A, RS-93-A, RS-92-B (US2KBPL), requests and
+# responses mixed.
 RS485_CAPTURE = """\
 ~20024642E00202FD33
 ~20024600C06E00020F0D1F0D200D200D200D200D200D210D200D200D210D220D200D220D220D21050BCD0BAF0BAF0BAF0BAF0015C4E88AAC02C350004FE594
@@ -27,7 +28,7 @@ RS485_CAPTURE = """\
 ~20024600B01402D002B79800FAFF06C0F92D
 """
 
-# protocols.md §4.2 CAN-A1..A6 (real US5000 stack), in both candump formats.
+# docs/protocol-notes.md §4.2 CAN-A1..A6 (real US5000 stack), in both candump formats.
 CAN_CAPTURE = """\
 (1700000000.000000) can0 351#1402C012C012C201
 (1700000000.010000) can0 355#58005E00

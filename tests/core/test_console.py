@@ -1,4 +1,7 @@
-"""Console codec: allow-list, framing and parsers against the captures of protocols.md §4.3."""
+"""Console codec: allow-list, framing and parsers against the captures.
+
+The captures are those of docs/protocol-notes.md §4.3 and tests/core/captures.
+"""
 
 from __future__ import annotations
 
@@ -905,7 +908,7 @@ def test_glued_prompts_before_an_echo_are_all_stripped() -> None:
     assert response.prompt == "pylon>"
 
 
-# --- issue 10: what the console can tell, bounds, SOH 0 ------------------------------------
+# --- What the console can tell, bounds, SOH 0 ---------------------------------------------
 
 REAL = CAPTURES / "real"
 

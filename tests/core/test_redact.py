@@ -79,3 +79,17 @@ def test_redact_walks_structures_and_hex_serials() -> None:
     assert result[f"socket://{REDACTED}:4001"] == {"count": 3}
     assert result["ok"] is True
     assert "abc" not in secret_forms(["abc"])  # too short to be a serial
+
+
+def test_serial_proxy_ports_keep_their_fixed_host_and_lose_the_adapter_serial() -> None:
+    """An ESPHome proxy URL names a config entry: only the adapter's serial number is hidden."""
+    url = "esphome-hass://esphome/01JESPHOMEENTRY000000000?port_serial_number=A10KXYZ9&port_name=RS485"
+    hosts = hosts_of([url])
+    assert hosts == set()
+    text = f"could not open {url}: the esphome device is offline"
+    shown = redact_hosts(text, hosts)
+    assert "A10KXYZ9" not in shown
+    assert shown == (
+        "could not open esphome-hass://esphome/01JESPHOMEENTRY000000000"
+        f"?port_serial_number={REDACTED}&port_name=RS485: the esphome device is offline"
+    )

@@ -1,4 +1,4 @@
-"""RS485 codec against the reference vectors (protocols.md §1.2, §4.1, §5 D2/D3)."""
+"""RS485 codec against the reference vectors (docs/protocol-notes.md §1.2, §4.1, D2/D3)."""
 
 from __future__ import annotations
 
@@ -93,13 +93,13 @@ def _volts(*millivolts: int) -> tuple[float, ...]:
 
 
 def test_checksum_examples() -> None:
-    # §1.2: sum of "20024642E00202" is 0x02CD -> FD33.
+    # Notes §1.2: sum of "20024642E00202" is 0x02CD -> FD33.
     assert sum(b"20024642E00202") == 0x02CD
     assert rs485.checksum(b"20024642E00202") == 0xFD33
-    # §5 D2: the spec's worked example; the right answer is FC71, not the printed FC72.
+    # D2: the spec's worked example; the right answer is FC71, not the printed FC72.
     assert sum(b"1203400456ABCEFE") == 0x038F
     assert rs485.checksum(b"1203400456ABCEFE") == 0xFC71
-    # §1.2: LENID 18 -> LENGTH D012, LENID 0 -> 0000, and the listed LENGTH values.
+    # Notes §1.2: LENID 18 -> LENGTH D012, LENID 0 -> 0000, and the listed LENGTH values.
     assert rs485.length_field(0x12) == 0xD012
     assert rs485.length_field(0) == 0x0000
     for lenid, length in {
@@ -111,7 +111,7 @@ def test_checksum_examples() -> None:
 
 
 def test_spec_analog_example_has_a_bad_checksum_but_a_good_payload() -> None:
-    # §5 D3: RS-42-A prints CHKSUM E1A2; the recomputed value is E27A.
+    # D3: RS-42-A prints CHKSUM E1A2; the recomputed value is E27A.
     with pytest.raises(ChecksumError, match=r"E1A2.*E27A"):
         decode_frame(RS_42_A)
     fixed = RS_42_A[:-5] + b"E27A\r"
@@ -210,7 +210,7 @@ def test_return_codes_raise_response_error() -> None:
 
 
 def test_look_alike_dialects_are_rejected() -> None:
-    # §1.9: Shoto request ~22014A42E00201FD28, PACE VER 0x25.
+    # Notes §1.9: Shoto request ~22014A42E00201FD28, PACE VER 0x25.
     with pytest.raises(DialectError, match="CID1 0x4A"):
         decode_frame(b"~22014A42E00201FD28\r", request=True)
     shoto_like = rs485.encode_frame(0x22, 1, 0x4A, 0x00, b"\x11\x01")
@@ -319,7 +319,7 @@ def test_decode_request() -> None:
 def test_addressing() -> None:
     assert address(1) == 2
     assert address(2) == 3
-    assert address(6, 3) == 0x37  # §1.5: group 3, slave 6 -> n = 7 -> 0x37
+    assert address(6, 3) == 0x37  # notes §1.5: group 3, slave 6 -> n = 7 -> 0x37
     assert address(1, 1) == 0x12
     for group in range(8):
         for index in range(1, 17):

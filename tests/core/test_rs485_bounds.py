@@ -1,4 +1,4 @@
-"""RS485 codec: supported counts, implausible 0x44 records, per-module 0x92, 0x61 (issue 10)."""
+"""RS485 codec: supported counts, implausible 0x44 records, per-module 0x92, 0x61."""
 
 from __future__ import annotations
 
@@ -178,7 +178,7 @@ def test_pylon_is_pylontech_and_other_makers_are_kept() -> None:
 
 # -- 0x61 ------------------------------------------------------------------------------
 
-#: The 49-byte body of the b2i emulator's 0x61 template (protocols.md §1.8, without its
+#: The 49-byte body of the b2i emulator's 0x61 template (docs/protocol-notes.md §1.8, without its
 #: 2-byte prefix): 52.00 V, 0 A, SOC 80 %, cycles 100/200, SOH 99/98, max cell 3.512 V
 #: (id 0x0101), min cell 3.259 V (id 0x0101), every temperature 25.5 °C (id 0x0101).
 RS_61_INFO = bytes.fromhex(

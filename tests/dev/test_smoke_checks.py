@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dev"))
 
 import smoke_checks as sc  # dev/ is not a package
 
-# Lines as Home Assistant 2026.11 writes them, from a smoke run on the code before issue 10.
+# Lines as Home Assistant 2026.11 writes them, from a smoke run on an earlier version.
 LOG = """\
 2026-12-08 01:21:40.100+00:00 INFO (MainThread) [homeassistant.setup] Setting up pylontech
 2026-12-08 01:21:54.059+00:00 ERROR (MainThread) [custom_components.pylontech] Unexpected error while probing a Pylontech link
@@ -69,7 +69,7 @@ def test_a_traceback_inside_a_fault_window_still_counts() -> None:
 @pytest.mark.parametrize(
     ("text", "kinds"),
     [
-        # The leak of the code before issue 10: the link's last error names the gateway.
+        # The leak an earlier version had: the link's last error names the gateway.
         (
             '"last_error": "ConnectionLostError: socket://127.0.0.1:15121: connection closed"',
             ["an IPv4 address", "a gateway host"],

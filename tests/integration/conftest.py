@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-import importlib.util
+from collections.abc import AsyncIterator
 from typing import Any
-from unittest.mock import patch
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -35,26 +33,6 @@ MODEL = "US3000C"
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load the repository's custom integration in every test."""
-
-
-@pytest.fixture(autouse=True)
-def only_existing_platforms() -> Iterator[None]:
-    """Forward only the platform modules that exist yet (sensor/binary_sensor land later).
-
-    With every platform file present this changes nothing.
-    """
-    from custom_components import pylontech
-
-    present = [
-        platform
-        for platform in pylontech.PLATFORMS
-        if importlib.util.find_spec(f"custom_components.pylontech.{platform}") is not None
-    ]
-    if present == pylontech.PLATFORMS:
-        yield
-        return
-    with patch.object(pylontech, "PLATFORMS", present):
-        yield
 
 
 @pytest.fixture

@@ -14,14 +14,15 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import translation
 from homeassistant.helpers.service_info.usb import UsbServiceInfo
 from homeassistant.setup import async_setup_component
+import probatio
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
-import voluptuous as vol
 
 from custom_components.pylontech.config_flow import (
     InvalidUrlError,
     can_unique_id,
+    gateway_url,
     validate_url,
 )
 from custom_components.pylontech.const import (
@@ -701,7 +702,7 @@ def _shown_values(result: dict[str, Any]) -> dict[str, Any]:
         suggested = (marker.description or {}).get("suggested_value")
         if suggested is not None:
             values[str(marker)] = suggested
-        elif not isinstance(marker.default, type(vol.UNDEFINED)):
+        elif not isinstance(marker.default, type(probatio.UNDEFINED)):
             values[str(marker)] = marker.default()
     return values
 
@@ -1021,3 +1022,19 @@ async def test_entry_with_impossible_group_fails_clearly_and_is_reconfigured(
     assert entry.state is ConfigEntryState.LOADED
     await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
+
+
+def test_form_and_links_share_one_port_rule() -> None:
+    """The form stores what the links open: proxies kept verbatim, never as an slcan channel."""
+    proxy = "esphome-hass://esphome/01JESPHOMEPROXYENTRY000000?port_name=RS485"
+    assert validate_url(f" {proxy} ") == proxy
+    with pytest.raises(InvalidUrlError):
+        validate_url(proxy, serial_proxy=False)
+    with pytest.raises(InvalidUrlError):
+        validate_url("esphome://192.168.1.50:6053/?port_name=RS485")
+
+
+def test_gateway_url_with_an_ipv6_literal() -> None:
+    """A bare IPv6 address typed as the gateway host becomes a bracketed URL host."""
+    assert gateway_url("tcp", "fd00::1", 4001) == "socket://[fd00::1]:4001"
+    assert gateway_url("rfc2217", "[FD00:0::1]", 2217) == "rfc2217://[fd00::1]:2217"

@@ -1,4 +1,4 @@
-"""The console link in Home Assistant: what the user sees is what the battery said (issue 10).
+"""The console link in Home Assistant: what the user sees is what the battery said.
 
 Each test drives a console entry against the simulated bank and reads entity states, the way
 a user sees them: injected protections are on (never "Safe"), a protection the console cannot

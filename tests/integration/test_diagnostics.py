@@ -87,7 +87,7 @@ async def test_entry_diagnostics(
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, init_integration)
 
     _assert_no_serials(diagnostics, simulator)
-    assert diagnostics["entry"]["data"]["url"].startswith("socket://**REDACTED**:")
+    assert diagnostics["entry"]["data"][CONF_URL].startswith("socket://**REDACTED**:")
     assert diagnostics["entry"]["unique_id"] == "**REDACTED**"
     link = diagnostics["coordinator"]["link"]
     assert link["stats"]["frames"] > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 
+from homeassistant.components.usb.consumers import async_get_serial_port_consumers
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID
 from homeassistant.core import HomeAssistant
@@ -164,3 +165,59 @@ async def test_refresh_details_refused_for_can(
     assert err.value.translation_key == "no_details_over_can"
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
+
+
+def _version_1_data(simulator: BatterySimulator, link: str) -> dict[str, object]:
+    """Entry data as version 1 of the entry stored it (the port under "url")."""
+    if link == "rs485":
+        return {"link": "rs485", "url": simulator.rs485_url, "baudrate": 115200, "group": 0}
+    if link == "console":
+        return {"link": "console", "url": simulator.console_url, "baudrate": 115200}
+    return {"link": "can", "can_interface": "slcan", "can_channel": simulator.can_channel}
+
+
+@pytest.mark.parametrize("link", ["rs485", "console", "can"])
+async def test_version_1_entry_is_migrated(
+    hass: HomeAssistant, simulator: BatterySimulator, link: str
+) -> None:
+    """Today's entries load after the migration; a serial port moves to "device"."""
+    old = _version_1_data(simulator, link)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=f"Pylontech {MODEL}",
+        data=old,
+        options={"detail_interval": 600, "cell_entities": True},
+        unique_id=f"migrate-{link}",
+        version=1,
+        minor_version=1,
+    )
+    await setup_entry(hass, entry)
+    try:
+        assert entry.state is ConfigEntryState.LOADED
+        assert (entry.version, entry.minor_version) == (2, 1)
+        expected = dict(old)
+        if "url" in expected:
+            expected["device"] = expected.pop("url")
+        assert dict(entry.data) == expected
+        assert dict(entry.options) == {"detail_interval": 600, "cell_entities": True}
+        if link != "can":
+            # Home Assistant's serial-port list now names the entry as the port's user.
+            consumers = await async_get_serial_port_consumers(hass, [])
+            users = consumers[expected["device"]]
+            assert [consumer.config_entry_id for consumer in users] == [entry.entry_id]
+    finally:
+        if entry.state is ConfigEntryState.LOADED:
+            assert await hass.config_entries.async_unload(entry.entry_id)
+            await hass.async_block_till_done()
+
+
+async def test_entry_from_a_newer_release_is_not_touched(
+    hass: HomeAssistant, simulator: BatterySimulator
+) -> None:
+    """A version this release does not know is refused, its data left as it is."""
+    data = {"link": "rs485", "device": simulator.rs485_url, "baudrate": 115200, "group": 0}
+    entry = MockConfigEntry(domain=DOMAIN, data=data, unique_id="from-the-future", version=3)
+    await setup_entry(hass, entry)
+    assert entry.state is ConfigEntryState.MIGRATION_ERROR
+    assert entry.version == 3
+    assert dict(entry.data) == data

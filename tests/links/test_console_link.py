@@ -354,7 +354,7 @@ async def test_hung_session_is_replaced_without_a_wake_up(make_simulator: Any) -
             await link.close()
 
 
-# -- issue 10: what the console can tell, bad rows, SOH 0, the pager bound ------------------
+# -- What the console can tell, bad rows, SOH 0, the pager bound ---------------------------
 
 
 async def test_event_words_name_protections_apart_from_warnings(make_simulator: Any) -> None:

@@ -1,4 +1,4 @@
-"""A reconnect wait names its root cause once, on every polled link (issue 10, item 15)."""
+"""A reconnect wait names its root cause once, on every polled link."""
 
 from __future__ import annotations
 

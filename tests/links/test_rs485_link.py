@@ -145,7 +145,7 @@ class NoAllModulesServer(Rs485Server):
 
 
 async def test_sixteen_modules_beyond_the_address_nibble(make_simulator: Any) -> None:
-    """Modules 15 and 16 of a group have no ADR of their own (n sits in one nibble, §1.5).
+    """Modules 15 and 16 of a group have no ADR of their own (docs/protocol-notes.md §1.5).
 
     The master's all-modules answer still lists them after the 14th: the link reads all
     16, matches them to the truth, and later polls pay no timeouts for their addresses.
@@ -619,7 +619,7 @@ async def test_look_alike_bms_is_named_as_such(make_peer: Any) -> None:
             await link.close()
 
 
-# -- issue 10: groups, bounds, per-module limits, 0x61 ---------------------------------
+# -- Groups, bounds, per-module limits, 0x61 ------------------------------------------
 
 
 @pytest.mark.parametrize("group", [8, 9, 15, -1])

@@ -1,4 +1,4 @@
-"""The simulator's console text is byte-compatible with the public captures (protocols.md §4.3)."""
+"""The simulator's console text is byte-compatible with the captures of docs/protocol-notes.md."""
 
 from __future__ import annotations
 

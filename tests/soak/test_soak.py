@@ -1,4 +1,4 @@
-"""Fault-injection soak: the integration against the simulator, bounded (issue 7, part 3).
+"""Fault-injection soak: the integration against the simulator, bounded.
 
 Two config entries (RS485 and console) read one simulated 4-module bank. For
 ``PYLON_SOAK`` seconds (default 90; 0 skips) random episodes are played, alternating the

@@ -66,6 +66,7 @@ class InvalidGroupError(PylontechError, ValueError):
     """An RS485 group number outside :data:`RS485_GROUPS` was configured."""
 
     def __init__(self, group: object) -> None:
+        """Name the group and the range the master's DIP switches allow."""
         super().__init__(
             f"RS485 group {group!r} is not allowed: the master's DIP switches 2-4 set a "
             f"group from {MIN_RS485_GROUP} to {MAX_RS485_GROUP}"
@@ -74,7 +75,7 @@ class InvalidGroupError(PylontechError, ValueError):
 
 
 def is_valid_group(group: object) -> bool:
-    """True for an exact ``int`` in :data:`RS485_GROUPS` (no bools, floats or strings)."""
+    """Tell whether ``group`` is an exact ``int`` in :data:`RS485_GROUPS` (no bool, float, str)."""
     return type(group) is int and group in RS485_GROUPS
 
 

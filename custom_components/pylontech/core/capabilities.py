@@ -65,7 +65,7 @@ class LinkCapability:
     module_flags: frozenset[Flag] = frozenset()
 
     def __or__(self, other: LinkCapability) -> LinkCapability:
-        """What either of two links carries."""
+        """Return what either of two links carries."""
         return LinkCapability(
             bank_values=self.bank_values | other.bank_values,
             module_values=self.module_values | other.module_values,
@@ -391,7 +391,7 @@ CAPABILITIES: Final[Mapping[LinkKind, LinkCapability]] = MappingProxyType(
 
 
 def capability(link: str, frame_set: str | None = None) -> LinkCapability:
-    """The row of a link; for CAN the row of its frame set when known.
+    """Return the row of a link; for CAN the row of its frame set when known.
 
     An unknown link kind (a newer entry seen by older code) carries nothing.
     """
@@ -408,7 +408,7 @@ def capability(link: str, frame_set: str | None = None) -> LinkCapability:
 
 
 def combined(capabilities: Iterable[LinkCapability]) -> LinkCapability:
-    """What any of several links carries."""
+    """Return what any of several links carries."""
     result = NOTHING
     for item in capabilities:
         result |= item
@@ -577,9 +577,11 @@ def render_link_table() -> str:
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "Protections (the BMS stopped charging or discharging) and warnings each link can"
-        " observe, for the whole bank or per module; a flag no configured link observes has"
-        " no entity:",
+        (
+            "Protections (the BMS stopped charging or discharging) and warnings each link can"
+            " observe, for the whole bank or per module; a flag no configured link observes has"
+            " no entity:"
+        ),
         "",
         "| Flag | " + " | ".join(name for name, _ in _TABLE_COLUMNS) + " |",
         rule,

@@ -50,7 +50,7 @@ class _Errors(list[str]):
 
 
 def decode_can_capture(text: str) -> CaptureResult:
-    """candump ``-L`` or default-format text."""
+    """Candump ``-L`` or default-format text."""
     result = can.decode_capture(text)
     errors = [f"line {e.line_number}: {e.reason}" for e in result.errors]
     return CaptureResult(bank=result.bank, errors=tuple(errors))
@@ -91,7 +91,7 @@ def apply_console_record(bank: Bank, command: str, record: object) -> Bank:
 
 
 def decode_console_capture(text: str) -> CaptureResult:
-    """A console transcript as captured (echo, ``@``, payload, ``$$``, prompt)."""
+    """Decode a console transcript as captured (echo, ``@``, payload, ``$$``, prompt)."""
     errors = _Errors()
     bank = Bank()
     responses = console.split_transcript(text, max_chars=MAX_CAPTURE_CHARS)

@@ -35,6 +35,7 @@ class ResponseError(ProtocolError):
     """The battery answered with a non-zero RS485 return code (RTN)."""
 
     def __init__(self, code: int, meaning: str) -> None:
+        """Keep the return code and its meaning."""
         super().__init__(f"battery returned RTN 0x{code:02X} ({meaning})")
         self.code = code
         self.meaning = meaning
@@ -56,7 +57,7 @@ class WakeUpError(LinkError):
     """The console stayed silent after every documented wake-up attempt."""
 
 
-# Link failures the config flow maps to their own messages (added by the links helper).
+# Link failures the config flow maps to their own messages.
 
 
 class PortNotFoundError(LinkError):

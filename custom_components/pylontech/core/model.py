@@ -168,7 +168,7 @@ class Module:
         return round(self.voltage * self.current, 2)
 
     def counter(self, label: str) -> int | None:
-        """A console counter by its label (``"COC Times"``), if read."""
+        """Return a console counter by its label (``"COC Times"``), if read."""
         for name, value in self.counters:
             if name == label:
                 return value
@@ -228,7 +228,7 @@ class Bank:
         return round(self.cell_voltage_max - self.cell_voltage_min, 4)
 
     def module(self, index: int, group: int = 0) -> Module | None:
-        """The module at a position, if present."""
+        """Return the module at a position, if present."""
         for module in self.modules:
             if module.index == index and module.group == group:
                 return module
@@ -348,7 +348,7 @@ def _plain(value: Any) -> Any:
 
 
 def module_to_dict(module: Module) -> dict[str, Any]:
-    """A module as JSON-ready data (the shape ``scripts/decode`` prints)."""
+    """Return a module as JSON-ready data (the shape ``scripts/decode`` prints)."""
     data = {f.name: _plain(getattr(module, f.name)) for f in fields(Module)}
     data["cell_voltage_spread"] = module.cell_voltage_spread
     data["power"] = module.power

@@ -57,7 +57,7 @@ class Range:
     per_module: bool = False
 
     def bound(self, modules: int) -> tuple[float, float]:
-        """The limits for a bank of ``modules`` modules (1 for a module's own values)."""
+        """Return the limits for a bank of ``modules`` modules (1 for a module's own values)."""
         if not self.per_module:
             return self.low, self.high
         scale = max(1, modules)
@@ -217,7 +217,7 @@ class PlausibilityFilter:
         return replace(module, **updates) if updates else module
 
     def diagnostics(self) -> dict[str, Any]:
-        """Counts and the latest rejected value per quantity, JSON-ready."""
+        """Return counts and the latest rejected value per quantity, JSON-ready."""
         return {
             name: {
                 "count": self.counts[name],

@@ -4,7 +4,8 @@ One place for the rules, so settings, link state, error texts and raw traffic ar
 treated alike:
 
 * gateway hosts: the host of every URL (``socket://host:port`` keeps its scheme and
-  port), IPv4 and IPv6 literals, dotted host names before a port, and the exact host
+  port; an ESPHome serial-proxy port keeps its fixed ``esphome`` and loses only the adapter
+  serial number among its filters), IPv4 and IPv6 literals, dotted host names before a port, and the exact host
   names an entry is configured with (these may be single labels such as ``gateway``);
 * serial numbers and barcodes: every known one, plain and hex-encoded (RS485 frames
   carry them as hex ASCII), replaced by ``*`` of the same length so a frame keeps its
@@ -40,9 +41,16 @@ _DOTTED_HOST_PORT = re.compile(
 )
 
 
+# Home Assistant's ESPHome serial-proxy ports name a config entry, not a network host
+# ("esphome-hass://esphome/<entry id>?port_name=..."): their fixed "host" is no secret.
+_SERIAL_PROXY_SCHEME: Final = "esphome-hass"
+# A filter of a proxy URL naming the USB adapter's own serial number.
+_PROXY_SERIAL_FILTER = re.compile(r"(?i)([?&][a-z_]*serial[a-z_]*=)[^&\s'\"]+")
+
+
 def host_of(value: str | None) -> str | None:
     """Return the host a setting names: a URL's host, or the value if it is a bare host."""
-    if not value or value.startswith("/"):
+    if not value or value.startswith(("/", f"{_SERIAL_PROXY_SCHEME}://")):
         return None
     if "://" in value:
         try:
@@ -76,10 +84,18 @@ def _ipv4(match: re.Match[str]) -> str:
     return REDACTED
 
 
+def _url_host(match: re.Match[str]) -> str:
+    if match.group(1).lower() == _SERIAL_PROXY_SCHEME:
+        return match.group(0)
+    return f"{match.group(1)}://{REDACTED}"
+
+
 def redact_hosts(text: str, hosts: Collection[str] = ()) -> str:
     """``text`` with every gateway host replaced by ``**REDACTED**``."""
     if "://" in text:
-        text = _URL_HOST.sub(lambda m: f"{m.group(1)}://{REDACTED}", text)
+        text = _URL_HOST.sub(_url_host, text)
+        if f"{_SERIAL_PROXY_SCHEME}://" in text:
+            text = _PROXY_SERIAL_FILTER.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
     for host in sorted(hosts, key=len, reverse=True):
         if len(host) < 2:
             continue

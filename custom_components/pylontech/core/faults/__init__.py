@@ -6,6 +6,7 @@ from .catalog import (
     FaultDefinition,
     FaultFamily,
     FaultKey,
+    FixFlow,
     Severity,
     get_fault,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "FaultKey",
     "FaultTracker",
     "FaultUpdate",
+    "FixFlow",
     "FlagChange",
     "Severity",
     "active_fault_to_dict",

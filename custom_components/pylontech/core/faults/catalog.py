@@ -1,10 +1,11 @@
 """The documented faults: what each one means, what the BMS does, how to fix it.
 
-Every definition is written from the battery manuals kept with the project
-(seeds 000..004) and the distilled tables in ``fault-tables.md``; ``sources``
-names the document and section each one comes from. The thresholds the rules
-use live here too, each with a comment naming its source, or saying that the
-manuals give none and why the chosen value is reasonable.
+Every definition is written from the battery manuals (Pylontech US2000 user manual, SR48100H
+operation and maintenance manual, BAT/50002 manual, the guide "How to Wire Pylontech
+Batteries in Parallel" and the article "Pylontech US2000C / US3000C / US5000 Faults") and
+the public protocol documents; ``sources`` names the document and section each one comes
+from. The thresholds the rules use live here too, each with a comment naming its source, or
+saying that the manuals give none and why the chosen value is reasonable.
 
 ``FaultDefinition.key`` doubles as the Home Assistant translation and repair
 issue key, so keys are stable snake_case and never reused.
@@ -19,15 +20,16 @@ from types import MappingProxyType
 
 # --- Thresholds -----------------------------------------------------------------------------
 
-# Cell imbalance: the manuals name the warning (SR48100H 3.3.3.4 note, FAQ Q2; article 004)
-# but give no number. LFP cells sit on a flat plateau (about 3.2-3.35 V over most of the
-# charge), and healthy modules in the reference captures show 0-3 mV between their lowest
-# and highest cell; 100 mV is far outside that and well inside what a worn module shows.
+# Cell imbalance: the manuals name the warning (SR48100H manual 3.3.3.4 note, FAQ Q2; the
+# US2000C/US3000C/US5000 faults article, cell imbalance) but give no number. LFP cells sit on a
+# flat plateau (about 3.2-3.35 V over most of the charge), and healthy modules in the reference
+# captures show 0-3 mV between their lowest and highest cell; 100 mV is far outside that and
+# well inside what a worn module shows.
 CELL_IMBALANCE_SPREAD_MV = 100
 
-# SOC divergence between modules: guide 003 asks for modules matched "within ~2 %" before
-# connecting and "about the same SOC" after 24-48 h. In operation modules of different age
-# drift a few points (the mixed-stack capture CON-1 shows 35-40 %), so 10 points is above
+# SOC divergence between modules: the parallel wiring guide asks for modules matched "within
+# ~2 %" before connecting and "about the same SOC" after 24-48 h. In operation modules of different
+# age drift a few points (the mixed-stack capture CON-1 shows 35-40 %), so 10 points is above
 # normal drift and below one front-panel SOC LED step (16.6 %, US2000 manual), which is the
 # difference the guide's visual check would reveal.
 SOC_DIVERGENCE_POINTS = 10.0
@@ -37,9 +39,9 @@ SOC_DIVERGENCE_POINTS = 10.0
 # answer (a slave that is slow to reply once) from raising a repair.
 MODULE_COUNT_DEBOUNCE = 3
 
-# BMS temperature reading 0: guide 003 says 0 from the BMS is the symptom of a wrong RS485
-# baud rate, and that a commissioned bank reads 20-45 °C. A real sensor can read 0.0 °C in
-# a cold room, so a 0.0 reading only counts when another sensor of the same module is at
+# BMS temperature reading 0: the parallel wiring guide says 0 from the BMS is the symptom of a
+# wrong RS485 baud rate, and that a commissioned bank reads 20-45 °C. A real sensor can read
+# 0.0 °C in a cold room, so a 0.0 reading only counts when another sensor of the same module is at
 # least this far away from 0 °C (the readings then contradict each other), or when every
 # reported sensor reads exactly 0.0 (no real set of sensors does that).
 BMS_ZERO_TEMPERATURE_CONTRADICTION_C = 5.0
@@ -51,7 +53,7 @@ OVER_CURRENT_LOCK_TRIPS = 3
 # stayed clear for this long; it is many times the few-second to one-minute auto-release
 # delay the BMS applies, so a run the BMS would count is not missed.
 OVER_CURRENT_CLEAN_PERIOD_S = 15 * 60.0
-# Console `stat` counters read for over-current trips (protocols.md §3.5 `stat`).
+# Console `stat` counters read for over-current trips (docs/protocol-notes.md §3.5 `stat`).
 COC_TIMES_COUNTER = "COC Times"
 DOC_TIMES_COUNTER = "DOC Times"
 
@@ -60,12 +62,12 @@ DOC_TIMES_COUNTER = "DOC Times"
 # inverter gets one day to act before the user is told.
 FULL_CHARGE_REQUEST_GRACE_S = 24 * 3600.0
 
-# Low SOC held: US2000 manual (000, safety 3) and BAT/50002 manual (002, safety) require a
-# recharge within 12 h after a full discharge; SR48100H (001, 3.4 caution) within 24 h when
-# over-discharged. "Fully discharged" is taken as SOC at or below 5 %: the SR48100H
-# inverter settings (001, 5.6) put the low-SOC cut-off at 4 %, so a bank at 5 % or less has
-# reached the end of its usable charge. The warning comes at half the documented window so
-# the user still has time to act before the limit.
+# Low SOC held: the US2000 manual (1 Safety precautions, reminder 3) and the BAT/50002 manual
+# (01 Safety precautions) require a recharge within 12 h after a full discharge; the SR48100H
+# manual (3.4 caution) within 24 h when over-discharged. "Fully discharged" is taken as SOC at
+# or below 5 %: the SR48100H inverter settings (SR48100H manual 5.6) put the low-SOC cut-off at
+# 4 %, so a bank at 5 % or less has reached the end of its usable charge. The warning comes at
+# half the documented window so the user still has time to act before the limit.
 LOW_SOC_THRESHOLD = 5.0
 RECHARGE_DEADLINE_HOURS = 12.0
 RECHARGE_DEADLINE_HOURS_SR48100H = 24.0
@@ -75,15 +77,15 @@ LOW_SOC_WARNING_FRACTION = 0.5
 # (SR48100H FAQ Q4).
 CHARGING_CURRENT_MIN_A = 0.5
 
-# Modules allowed in one group (fault-tables.md §1; manuals 000, 001, 002, guide 003).
+# Modules allowed in one group, from the manuals' parallel limits.
 MAX_MODULES_PER_GROUP: Mapping[str, int] = MappingProxyType(
     {
-        "US2000": 8,  # 000: 1 master + 7 slaves per group
-        "US2000C": 16,  # 003
-        "US3000C": 16,  # 003
-        "US5000": 16,  # 003, 004
-        "SR48100H": 32,  # 001 3.3.2
-        "BAT/50002": 15,  # 002 4.5
+        "US2000": 8,  # US2000 manual 2.3 ADD switch: 1 master + 7 slaves per group
+        "US2000C": 16,  # parallel wiring guide, DIP switches and LV-Hub
+        "US3000C": 16,  # parallel wiring guide
+        "US5000": 16,  # parallel wiring guide; faults article
+        "SR48100H": 32,  # SR48100H manual 3.3.2 Parameters
+        "BAT/50002": 15,  # BAT/50002 manual 4.5 Parallel use
     }
 )
 
@@ -107,7 +109,7 @@ _MODEL_ALIASES: Mapping[str, str] = MappingProxyType(
 
 
 def normalise_model(model: str | None) -> str | None:
-    """A reported device name in a comparable form: upper case, no spaces, dashes or NULs."""
+    """Return a reported device name in a comparable form: upper case, no spaces, dashes, NULs."""
     if model is None:
         return None
     text = model.replace("\x00", "").replace(" ", "").replace("-", "").replace("_", "")
@@ -116,7 +118,7 @@ def normalise_model(model: str | None) -> str | None:
 
 
 def model_family(model: str | None) -> str | None:
-    """The model family of ``MAX_MODULES_PER_GROUP`` a device name belongs to, if known."""
+    """Return the model family of ``MAX_MODULES_PER_GROUP`` a device name belongs to, if known."""
     normal = normalise_model(model)
     if normal is None:
         return None
@@ -202,11 +204,25 @@ LOCATION_PLACEHOLDERS: tuple[str, ...] = ("location", "module", "group")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FixFlow:
+    """The confirmation the repair of a fault asks for, when Home Assistant can fix it.
+
+    A fixable repair opens its fix flow instead of showing a description, so the flow's
+    confirm step carries the fault's explanation followed by ``confirm``: what confirming
+    does, and when not to.
+    """
+
+    title: str
+    confirm: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FaultDefinition:
     """One documented fault: what it means, what the BMS does, and how to fix it.
 
     ``placeholders`` names the values an active fault always carries for its
     message (besides ``LOCATION_PLACEHOLDERS``); a value that is not known is "?".
+    ``fix`` is set for the faults a repair can resolve from Home Assistant.
     """
 
     key: FaultKey
@@ -221,35 +237,42 @@ class FaultDefinition:
     sources: tuple[str, ...]
     repair: bool
     placeholders: tuple[str, ...] = ()
+    fix: FixFlow | None = None
 
 
-# Source names used below (seed document and section).
-_S000_FUNCTIONS = "US2000 manual, BMS functions and LED table (seed 000)"
-_S000_SAFETY = "US2000 manual, 1 Safety precautions, reminder 3 (seed 000)"
-_S000_PARALLEL = "US2000 manual, 2.3 ADD switch: 1 master + 7 slaves per group (seed 000)"
-_S000_MIX = "US2000 manual, 1.1 Warning: different battery types prohibited (seed 000)"
-_S001_PROTECTION = "SR48100H manual 3.4 Protection function (seed 001)"
-_S001_LED = "SR48100H manual 3.3.3.4 RUN/ALM/SOC LED table (seed 001)"
-_S001_TROUBLE = "SR48100H manual 5.8 Troubleshooting (seed 001)"
-_S001_FAQ = "SR48100H manual 5.8 FAQ (seed 001)"
-_S001_PARAMS = "SR48100H manual 3.3.2 Parameters: max parallel 32 (seed 001)"
-_S001_SAFETY = "SR48100H manual 2.1 Safety precautions: do not mix kinds or types (seed 001)"
-_S001_COMMISSION = "SR48100H manual 5.6 Commissioning, inverter settings (seed 001)"
-_S002_TROUBLE = "BAT/50002 manual 5.1 Troubleshooting (seed 002)"
-_S002_SAFETY = "BAT/50002 manual 01 Safety precautions (seed 002)"
-_S002_PARALLEL = "BAT/50002 manual 4.5 Parallel use: up to 15 modules (seed 002)"
-_S002_LED = "BAT/50002 manual 4.4.4 Indicators (seed 002)"
-_S003_MISTAKES = "Parallel wiring guide, Common Wiring Mistakes (seed 003)"
-_S003_COMMISSION = "Parallel wiring guide, commissioning checks (seed 003)"
-_S003_SOC = "Parallel wiring guide, SOC matching (seed 003)"
-_S003_GROUP = "Parallel wiring guide, DIP switches and LV-Hub: 16 modules per group (seed 003)"
-_S004_IMBALANCE = "US-series faults article, cell imbalance (seed 004)"
-_S004_ISOLATE = "US-series faults article, isolating a faulted module (seed 004)"
-_S004_MIX = "US-series faults article, FAQ: do not mix US3000C with US5000 (seed 004)"
-_REF_CAN_35C = "protocols.md §2.3 CAN 0x35C bit 3, full-charge request (reference)"
-_REF_CAN_359 = "protocols.md §2.3 CAN 0x359 protection and alarm bits (reference)"
-_REF_RS485_44 = "protocols.md §1 RS485 0x44 alarm info, status 4/5 cell errors (reference)"
-_REF_STAT = "protocols.md §3.5 console stat counters COC/DOC Times (reference)"
+# Source names used below (document and section): the manuals by title, the public protocol
+# documents, and the project's protocol notes.
+_US2000 = "Pylontech US2000 user manual"
+_SR48100H = "SR48100H operation and maintenance manual"
+_BAT50002 = "BAT/50002 manual"
+_GUIDE = "How to Wire Pylontech Batteries in Parallel"
+_ARTICLE = "Pylontech US2000C / US3000C / US5000 Faults"
+_US2000_FUNCTIONS = f"{_US2000}, BMS functions and LED table"
+_US2000_SAFETY = f"{_US2000}, 1 Safety precautions, reminder 3"
+_US2000_PARALLEL = f"{_US2000}, 2.3 ADD switch: 1 master + 7 slaves per group"
+_US2000_MIX = f"{_US2000}, 1.1 Warning: different battery types prohibited"
+_SR48100H_PROTECTION = f"{_SR48100H}, 3.4 Protection function"
+_SR48100H_LED = f"{_SR48100H}, 3.3.3.4 RUN/ALM/SOC LED table"
+_SR48100H_TROUBLE = f"{_SR48100H}, 5.8 Troubleshooting"
+_SR48100H_FAQ = f"{_SR48100H}, 5.8 FAQ"
+_SR48100H_PARAMS = f"{_SR48100H}, 3.3.2 Parameters: max parallel 32"
+_SR48100H_SAFETY = f"{_SR48100H}, 2.1 Safety precautions: do not mix kinds or types"
+_SR48100H_COMMISSION = f"{_SR48100H}, 5.6 Commissioning, inverter settings"
+_BAT50002_TROUBLE = f"{_BAT50002}, 5.1 Troubleshooting"
+_BAT50002_SAFETY = f"{_BAT50002}, 01 Safety precautions"
+_BAT50002_PARALLEL = f"{_BAT50002}, 4.5 Parallel use: up to 15 modules"
+_BAT50002_LED = f"{_BAT50002}, 4.4.4 Indicators"
+_GUIDE_MISTAKES = f"{_GUIDE}, Common Wiring Mistakes and Their Symptoms"
+_GUIDE_COMMISSION = f"{_GUIDE}, Commissioning Verification Checklist"
+_GUIDE_SOC = f"{_GUIDE}, SOC matching"
+_GUIDE_GROUP = f"{_GUIDE}, DIP switches and LV-Hub: 16 modules per group"
+_ARTICLE_IMBALANCE = f"{_ARTICLE}, Check for cell imbalance in older modules"
+_ARTICLE_ISOLATE = f"{_ARTICLE}, Isolate the faulty module to restore the rest of the stack"
+_ARTICLE_MIX = f"{_ARTICLE}, FAQ: do not mix US3000C with US5000"
+_REF_CAN_35C = "PYLON LV CAN protocol V1.2, 0x35C bit 3: full-charge request"
+_REF_CAN_359 = "PYLON LV CAN protocol V1.2, 0x359 protection and alarm bits"
+_REF_RS485_44 = "Pylontech RS485 protocol V3.3, 0x44 alarm info: status 4/5 cell errors"
+_REF_STAT = "docs/protocol-notes.md §3.5: console stat counters COC/DOC Times"
 
 FAULTS: tuple[FaultDefinition, ...] = (
     FaultDefinition(
@@ -265,15 +288,27 @@ FAULTS: tuple[FaultDefinition, ...] = (
             "the bank delivers real discharge current."
         ),
         fix_steps=(
-            "Check that the inverter's charge voltage does not exceed the battery's limit "
-            "(SR48100H: absorption 56.0 V, float 54.6 V).",
-            "Make sure the inverter follows the charge voltage limit the battery sends "
-            "over CAN or RS485.",
-            "On new batteries that are not yet balanced, lower the charge voltage to "
-            "54.6 V and let them float.",
+            (
+                "Check that the inverter's charge voltage does not exceed the battery's limit "
+                "(SR48100H: absorption 56.0 V, float 54.6 V)."
+            ),
+            (
+                "Make sure the inverter follows the charge voltage limit the battery sends "
+                "over CAN or RS485."
+            ),
+            (
+                "On new batteries that are not yet balanced, lower the charge voltage to "
+                "54.6 V and let them float."
+            ),
             "If charging stays blocked, discharge the bank a little.",
         ),
-        sources=(_S001_PROTECTION, _S001_COMMISSION, _S001_FAQ, _S002_TROUBLE, _S002_LED),
+        sources=(
+            _SR48100H_PROTECTION,
+            _SR48100H_COMMISSION,
+            _SR48100H_FAQ,
+            _BAT50002_TROUBLE,
+            _BAT50002_LED,
+        ),
         repair=False,
     ),
     FaultDefinition(
@@ -293,18 +328,22 @@ FAULTS: tuple[FaultDefinition, ...] = (
         ),
         fix_steps=(
             "Charge the bank now from PV, the grid or a generator.",
-            "Check the inverter's low-voltage cut-off (SR48100H: 48.0 V) and low-SOC "
-            "cut-off (4 %) so the bank is not run flat again.",
-            "If the module stays off, press RESET (or the start/wake-up button) and "
-            "charge it with 54-57.6 V.",
+            (
+                "Check the inverter's low-voltage cut-off (SR48100H: 48.0 V) and low-SOC "
+                "cut-off (4 %) so the bank is not run flat again."
+            ),
+            (
+                "If the module stays off, press RESET (or the start/wake-up button) and "
+                "charge it with 54-57.6 V."
+            ),
         ),
         sources=(
-            _S001_PROTECTION,
-            _S001_TROUBLE,
-            _S001_COMMISSION,
-            _S000_SAFETY,
-            _S002_SAFETY,
-            _S002_TROUBLE,
+            _SR48100H_PROTECTION,
+            _SR48100H_TROUBLE,
+            _SR48100H_COMMISSION,
+            _US2000_SAFETY,
+            _BAT50002_SAFETY,
+            _BAT50002_TROUBLE,
         ),
         repair=True,
         placeholders=("deadline_hours",),
@@ -323,11 +362,13 @@ FAULTS: tuple[FaultDefinition, ...] = (
         recovery="Clears by itself when the temperature falls.",
         fix_steps=(
             "Stop the system for a while and let the battery cool down.",
-            "Check that the installation site stays within the operating temperature "
-            "range and is out of direct sun and away from heat sources.",
+            (
+                "Check that the installation site stays within the operating temperature "
+                "range and is out of direct sun and away from heat sources."
+            ),
             "Avoid continuous full charging and discharging.",
         ),
-        sources=(_S001_PROTECTION, _S001_TROUBLE, _S002_TROUBLE, _S000_FUNCTIONS),
+        sources=(_SR48100H_PROTECTION, _SR48100H_TROUBLE, _BAT50002_TROUBLE, _US2000_FUNCTIONS),
         repair=False,
     ),
     FaultDefinition(
@@ -347,7 +388,7 @@ FAULTS: tuple[FaultDefinition, ...] = (
             "Check the installation site temperature and ventilation.",
             "Reduce sustained high discharge currents.",
         ),
-        sources=(_S001_PROTECTION, _S001_TROUBLE, _S002_TROUBLE),
+        sources=(_SR48100H_PROTECTION, _SR48100H_TROUBLE, _BAT50002_TROUBLE),
         repair=False,
     ),
     FaultDefinition(
@@ -367,7 +408,7 @@ FAULTS: tuple[FaultDefinition, ...] = (
             "Check the installation site temperature and ventilation.",
             "Avoid continuous full charging and discharging.",
         ),
-        sources=(_S001_PROTECTION, _S001_LED, _S001_TROUBLE, _REF_CAN_359),
+        sources=(_SR48100H_PROTECTION, _SR48100H_LED, _SR48100H_TROUBLE, _REF_CAN_359),
         repair=False,
     ),
     FaultDefinition(
@@ -386,7 +427,7 @@ FAULTS: tuple[FaultDefinition, ...] = (
             "Let the battery warm up before charging.",
             "Move the bank to a place that stays within the charging temperature range.",
         ),
-        sources=(_S001_PROTECTION, _S001_TROUBLE, _S002_TROUBLE, _S000_FUNCTIONS),
+        sources=(_SR48100H_PROTECTION, _SR48100H_TROUBLE, _BAT50002_TROUBLE, _US2000_FUNCTIONS),
         repair=False,
     ),
     FaultDefinition(
@@ -405,7 +446,7 @@ FAULTS: tuple[FaultDefinition, ...] = (
             "Let the battery warm up.",
             "Move the bank to a place that stays within the operating temperature range.",
         ),
-        sources=(_S001_PROTECTION, _S001_TROUBLE, _S002_TROUBLE),
+        sources=(_SR48100H_PROTECTION, _SR48100H_TROUBLE, _BAT50002_TROUBLE),
         repair=False,
     ),
     FaultDefinition(
@@ -424,7 +465,7 @@ FAULTS: tuple[FaultDefinition, ...] = (
             "Let the battery warm up.",
             "Move the bank to a place that stays within the operating temperature range.",
         ),
-        sources=(_S001_PROTECTION, _S001_LED, _S001_TROUBLE, _REF_CAN_359),
+        sources=(_SR48100H_PROTECTION, _SR48100H_LED, _SR48100H_TROUBLE, _REF_CAN_359),
         repair=False,
     ),
     FaultDefinition(
@@ -440,13 +481,17 @@ FAULTS: tuple[FaultDefinition, ...] = (
             "protection locks and needs manual intervention."
         ),
         fix_steps=(
-            "Check the inverter's charge current limit: no more than the per-module "
-            "maximum times the module count (SR48100H: 70 A x N, US2000: 50 A x N), and "
-            "make sure it follows the limit the battery sends.",
-            "When adding a module, match its SOC to the bank (within about 2 %) before "
-            "connecting it.",
+            (
+                "Check the inverter's charge current limit: no more than the per-module "
+                "maximum times the module count (SR48100H: 70 A x N, US2000: 50 A x N), and "
+                "make sure it follows the limit the battery sends."
+            ),
+            (
+                "When adding a module, match its SOC to the bank (within about 2 %) before "
+                "connecting it."
+            ),
         ),
-        sources=(_S001_PROTECTION, _S001_COMMISSION, _S003_MISTAKES, _S003_SOC),
+        sources=(_SR48100H_PROTECTION, _SR48100H_COMMISSION, _GUIDE_MISTAKES, _GUIDE_SOC),
         repair=False,
     ),
     FaultDefinition(
@@ -462,13 +507,17 @@ FAULTS: tuple[FaultDefinition, ...] = (
             "protection locks and needs manual intervention."
         ),
         fix_steps=(
-            "Reduce the load or the inverter's discharge current limit to the per-module "
-            "maximum times the module count (SR48100H: 100 A x N, US2000: 50 A x N).",
-            "Start the bank before powering the inverter, so its capacitors do not draw "
-            "an inrush current without pre-charge.",
+            (
+                "Reduce the load or the inverter's discharge current limit to the per-module "
+                "maximum times the module count (SR48100H: 100 A x N, US2000: 50 A x N)."
+            ),
+            (
+                "Start the bank before powering the inverter, so its capacitors do not draw "
+                "an inrush current without pre-charge."
+            ),
             "When adding a module, match its SOC to the bank before connecting it.",
         ),
-        sources=(_S001_PROTECTION, _S001_COMMISSION, _S002_TROUBLE, _S003_MISTAKES),
+        sources=(_SR48100H_PROTECTION, _SR48100H_COMMISSION, _BAT50002_TROUBLE, _GUIDE_MISTAKES),
         repair=False,
     ),
     FaultDefinition(
@@ -484,12 +533,14 @@ FAULTS: tuple[FaultDefinition, ...] = (
         bms_action="The BMS keeps charging blocked until someone intervenes.",
         recovery="Does not clear by itself: manual intervention is required.",
         fix_steps=(
-            "Find the cause first: lower the inverter's charge current limit and check it "
-            "follows the limit the battery sends.",
+            (
+                "Find the cause first: lower the inverter's charge current limit and check it "
+                "follows the limit the battery sends."
+            ),
             "Then restart the module (power switch, or hold RESET) to release the lock.",
             "If the protection locks again, turn the module off and contact the supplier.",
         ),
-        sources=(_S001_PROTECTION, _S001_TROUBLE, _REF_STAT),
+        sources=(_SR48100H_PROTECTION, _SR48100H_TROUBLE, _REF_STAT),
         repair=True,
         placeholders=("trips",),
     ),
@@ -506,12 +557,14 @@ FAULTS: tuple[FaultDefinition, ...] = (
         bms_action="The BMS keeps discharging blocked until someone intervenes.",
         recovery="Does not clear by itself: manual intervention is required.",
         fix_steps=(
-            "Find the cause first: reduce the load or the inverter's discharge current "
-            "limit, and check for a start-up inrush (inverter powered before the bank).",
+            (
+                "Find the cause first: reduce the load or the inverter's discharge current "
+                "limit, and check for a start-up inrush (inverter powered before the bank)."
+            ),
             "Then restart the module (power switch, or hold RESET) to release the lock.",
             "If the protection locks again, turn the module off and contact the supplier.",
         ),
-        sources=(_S001_PROTECTION, _S001_TROUBLE, _S003_MISTAKES, _REF_STAT),
+        sources=(_SR48100H_PROTECTION, _SR48100H_TROUBLE, _GUIDE_MISTAKES, _REF_STAT),
         repair=True,
         placeholders=("trips",),
     ),
@@ -525,12 +578,14 @@ FAULTS: tuple[FaultDefinition, ...] = (
         bms_action="The BMS stops charging and discharging.",
         recovery="Released by charging the module.",
         fix_steps=(
-            "Switch off the inverter and the DC breaker, then find and remove the short "
-            "(cables, terminals, the inverter's DC input).",
+            (
+                "Switch off the inverter and the DC breaker, then find and remove the short "
+                "(cables, terminals, the inverter's DC input)."
+            ),
             "Charge the module to release the protection.",
             "If it does not release, turn the module off and contact the supplier.",
         ),
-        sources=(_S001_PROTECTION, _S001_LED, _S001_TROUBLE, _S002_LED),
+        sources=(_SR48100H_PROTECTION, _SR48100H_LED, _SR48100H_TROUBLE, _BAT50002_LED),
         repair=True,
     ),
     FaultDefinition(
@@ -543,11 +598,13 @@ FAULTS: tuple[FaultDefinition, ...] = (
         bms_action="The BMS stops charging and discharging.",
         recovery="Needs a manual reset: press RESET once the wiring is corrected.",
         fix_steps=(
-            "Switch everything off and correct the power cables (positive to positive, "
-            "negative to negative).",
+            (
+                "Switch everything off and correct the power cables (positive to positive, "
+                "negative to negative)."
+            ),
             "Press RESET on the module to release the protection.",
         ),
-        sources=(_S001_PROTECTION, _S001_LED, _S001_TROUBLE, _S002_LED),
+        sources=(_SR48100H_PROTECTION, _SR48100H_LED, _SR48100H_TROUBLE, _BAT50002_LED),
         repair=True,
     ),
     FaultDefinition(
@@ -564,10 +621,18 @@ FAULTS: tuple[FaultDefinition, ...] = (
         recovery="Does not clear by itself: manual intervention is required.",
         fix_steps=(
             "Restart the module (power switch, or hold RESET 6 s).",
-            "If the failure stays, turn that module off, isolate it from the bank, update "
-            "the module count on the inverter and contact the supplier.",
+            (
+                "If the failure stays, turn that module off, isolate it from the bank, update "
+                "the module count on the inverter and contact the supplier."
+            ),
         ),
-        sources=(_S001_PROTECTION, _S001_LED, _S004_ISOLATE, _REF_RS485_44, _REF_CAN_359),
+        sources=(
+            _SR48100H_PROTECTION,
+            _SR48100H_LED,
+            _ARTICLE_ISOLATE,
+            _REF_RS485_44,
+            _REF_CAN_359,
+        ),
         repair=True,
         placeholders=("detail",),
     ),
@@ -581,12 +646,14 @@ FAULTS: tuple[FaultDefinition, ...] = (
         bms_action="The bank keeps running, but without coordination between modules.",
         recovery="Clears when the link between the modules works again.",
         fix_steps=(
-            "Check the link cables between the modules: straight-through RJ45, firmly "
-            "seated, none damaged.",
+            (
+                "Check the link cables between the modules: straight-through RJ45, firmly "
+                "seated, none damaged."
+            ),
             "Check the DIP switch settings on every module.",
             "Check that only the master's CAN or RS485 port goes to the inverter.",
         ),
-        sources=(_S001_TROUBLE, _S003_MISTAKES, _REF_CAN_359),
+        sources=(_SR48100H_TROUBLE, _GUIDE_MISTAKES, _REF_CAN_359),
         repair=True,
     ),
     FaultDefinition(
@@ -599,11 +666,13 @@ FAULTS: tuple[FaultDefinition, ...] = (
         bms_action="Warning only: the BMS still charges and discharges.",
         recovery="Clears by itself when the voltage falls back.",
         fix_steps=(
-            "On new batteries that are not yet balanced, lower the charge voltage to "
-            "54.6 V and let them float.",
+            (
+                "On new batteries that are not yet balanced, lower the charge voltage to "
+                "54.6 V and let them float."
+            ),
             "Check the inverter's charge voltage settings.",
         ),
-        sources=(_S001_LED, _S001_FAQ),
+        sources=(_SR48100H_LED, _SR48100H_FAQ),
         repair=False,
     ),
     FaultDefinition(
@@ -619,7 +688,7 @@ FAULTS: tuple[FaultDefinition, ...] = (
             "Charge the bank soon.",
             "Check the inverter's low-SOC and low-voltage cut-off.",
         ),
-        sources=(_S001_LED, _S001_COMMISSION),
+        sources=(_SR48100H_LED, _SR48100H_COMMISSION),
         repair=False,
     ),
     FaultDefinition(
@@ -635,7 +704,7 @@ FAULTS: tuple[FaultDefinition, ...] = (
             "Check the installation site temperature and ventilation.",
             "Avoid continuous full charging and discharging.",
         ),
-        sources=(_S001_LED, _S001_TROUBLE, _S004_IMBALANCE),
+        sources=(_SR48100H_LED, _SR48100H_TROUBLE, _ARTICLE_IMBALANCE),
         repair=False,
     ),
     FaultDefinition(
@@ -648,7 +717,7 @@ FAULTS: tuple[FaultDefinition, ...] = (
         bms_action="Warning only: the BMS still charges and discharges.",
         recovery="Clears by itself when the temperature rises.",
         fix_steps=("Check that the installation site stays within the operating range.",),
-        sources=(_S001_LED, _S001_TROUBLE),
+        sources=(_SR48100H_LED, _SR48100H_TROUBLE),
         repair=False,
     ),
     FaultDefinition(
@@ -661,11 +730,13 @@ FAULTS: tuple[FaultDefinition, ...] = (
         bms_action="Warning only: the BMS still charges and discharges.",
         recovery="Clears by itself when the current falls.",
         fix_steps=(
-            "If the warning stays on, check the inverter's configuration and current "
-            "limit parameters.",
+            (
+                "If the warning stays on, check the inverter's configuration and current "
+                "limit parameters."
+            ),
             "Check the fault information on the inverter's display or app.",
         ),
-        sources=(_S001_LED, _S001_TROUBLE),
+        sources=(_SR48100H_LED, _SR48100H_TROUBLE),
         repair=False,
     ),
     FaultDefinition(
@@ -681,13 +752,17 @@ FAULTS: tuple[FaultDefinition, ...] = (
             "manual intervention."
         ),
         fix_steps=(
-            "Look at the ALM LED of every module: the one that is red or steadily lit is "
-            "the module in protection.",
+            (
+                "Look at the ALM LED of every module: the one that is red or steadily lit is "
+                "the module in protection."
+            ),
             "Read the battery events in the inverter's log or app to see which protection tripped.",
-            "If one module keeps the whole bank shut down, isolate it, update the module "
-            "count on the inverter, and have it assessed.",
+            (
+                "If one module keeps the whole bank shut down, isolate it, update the module "
+                "count on the inverter, and have it assessed."
+            ),
         ),
-        sources=(_S001_LED, _S000_FUNCTIONS, _S004_ISOLATE),
+        sources=(_SR48100H_LED, _US2000_FUNCTIONS, _ARTICLE_ISOLATE),
         repair=False,
     ),
     FaultDefinition(
@@ -700,10 +775,12 @@ FAULTS: tuple[FaultDefinition, ...] = (
         bms_action="Warning only: the BMS still charges and discharges.",
         recovery="Clears by itself when the cause is gone.",
         fix_steps=(
-            "Look at the module's ALM LED and the inverter's battery log to see which "
-            "module warns and why.",
+            (
+                "Look at the module's ALM LED and the inverter's battery log to see which "
+                "module warns and why."
+            ),
         ),
-        sources=(_S001_LED, _S004_ISOLATE),
+        sources=(_SR48100H_LED, _ARTICLE_ISOLATE),
         repair=False,
     ),
     FaultDefinition(
@@ -726,7 +803,7 @@ FAULTS: tuple[FaultDefinition, ...] = (
             "On new batteries, lower the maximum charge voltage to 54.6 V and float them.",
             "If the imbalance remains after several cycles, have the module assessed.",
         ),
-        sources=(_S004_IMBALANCE, _S001_LED, _S001_FAQ),
+        sources=(_ARTICLE_IMBALANCE, _SR48100H_LED, _SR48100H_FAQ),
         repair=True,
         placeholders=("spread_mv", "limit_mv", "cell_min_mv", "cell_max_mv"),
     ),
@@ -743,13 +820,15 @@ FAULTS: tuple[FaultDefinition, ...] = (
         bms_action="None; end modules of an unevenly wired bank age faster.",
         recovery="Improves once current is shared evenly and the bank is fully charged.",
         fix_steps=(
-            "Check the power wiring: with four or more modules use a busbar with "
-            "equal-length cables, or take the inverter's positive and negative cables "
-            "from opposite ends of the stack.",
+            (
+                "Check the power wiring: with four or more modules use a busbar with "
+                "equal-length cables, or take the inverter's positive and negative cables "
+                "from opposite ends of the stack."
+            ),
             "Check cable size and connector tightness on the module that lags.",
             "Fully charge the bank and compare the SOC of all modules again after 24-48 h.",
         ),
-        sources=(_S003_MISTAKES, _S003_COMMISSION, _S001_FAQ),
+        sources=(_GUIDE_MISTAKES, _GUIDE_COMMISSION, _SR48100H_FAQ),
         repair=True,
         placeholders=("soc_min", "soc_max", "module_min", "module_max", "spread"),
     ),
@@ -773,9 +852,18 @@ FAULTS: tuple[FaultDefinition, ...] = (
             "Check that every module is switched on and not in protection or failure.",
             "If a module was removed on purpose, confirm the new module count.",
         ),
-        sources=(_S003_MISTAKES, _S003_COMMISSION, _S004_ISOLATE),
+        sources=(_GUIDE_MISTAKES, _GUIDE_COMMISSION, _ARTICLE_ISOLATE),
         repair=True,
         placeholders=("count", "expected", "missing"),
+        fix=FixFlow(
+            title="Was the module removed on purpose?",
+            confirm=(
+                "Confirm only if a module was taken out of the bank on purpose: the {count} "
+                "modules that answer now become the bank's size. If a module should still be "
+                "there, do not confirm; check its link cable and that it is switched on. This "
+                "issue clears by itself when it reports again."
+            ),
+        ),
     ),
     FaultDefinition(
         key=FaultKey.BMS_TEMPERATURE_ZERO,
@@ -790,13 +878,17 @@ FAULTS: tuple[FaultDefinition, ...] = (
         bms_action="None; the reading cannot be trusted.",
         recovery="Clears when the BMS reports a real temperature.",
         fix_steps=(
-            "Check DIP switch 1 (RS485 baud rate) on the master: 0/down = 115200, "
-            "1/up = 9600. Change it only if the inverter needs 9600.",
-            "Restart the battery after changing the DIP switch; the setting takes effect "
-            "only after a restart.",
+            (
+                "Check DIP switch 1 (RS485 baud rate) on the master: 0/down = 115200, "
+                "1/up = 9600. Change it only if the inverter needs 9600."
+            ),
+            (
+                "Restart the battery after changing the DIP switch; the setting takes effect "
+                "only after a restart."
+            ),
             "After commissioning the BMS temperature should read about 20-45 °C.",
         ),
-        sources=(_S003_MISTAKES, _S003_COMMISSION, _S000_PARALLEL),
+        sources=(_GUIDE_MISTAKES, _GUIDE_COMMISSION, _US2000_PARALLEL),
         repair=True,
     ),
     FaultDefinition(
@@ -812,7 +904,7 @@ FAULTS: tuple[FaultDefinition, ...] = (
             "Use one model in each bank (for example, do not combine US3000C with US5000).",
             "If models must stay mixed for now, make the newest module the master.",
         ),
-        sources=(_S000_MIX, _S001_SAFETY, _S002_SAFETY, _S004_MIX, _S003_GROUP),
+        sources=(_US2000_MIX, _SR48100H_SAFETY, _BAT50002_SAFETY, _ARTICLE_MIX, _GUIDE_GROUP),
         repair=True,
         placeholders=("models",),
     ),
@@ -826,11 +918,13 @@ FAULTS: tuple[FaultDefinition, ...] = (
         bms_action="Modules beyond the limit are not managed by the master.",
         recovery="Clears when the group is within the limit.",
         fix_steps=(
-            "Reduce the group to the allowed number of modules, or split the bank into "
-            "groups (US2000: group address on DIP 2-4; US2000C/US3000C: LV-Hub, up to 6 "
-            "groups of 16).",
+            (
+                "Reduce the group to the allowed number of modules, or split the bank into "
+                "groups (US2000: group address on DIP 2-4; US2000C/US3000C: LV-Hub, up to 6 "
+                "groups of 16)."
+            ),
         ),
-        sources=(_S000_PARALLEL, _S001_PARAMS, _S002_PARALLEL, _S003_GROUP),
+        sources=(_US2000_PARALLEL, _SR48100H_PARAMS, _BAT50002_PARALLEL, _GUIDE_GROUP),
         repair=True,
         placeholders=("count", "limit", "model"),
     ),
@@ -847,12 +941,16 @@ FAULTS: tuple[FaultDefinition, ...] = (
         bms_action="The BMS asks the inverter to charge the bank fully (from the grid).",
         recovery="Clears once the bank has been fully charged.",
         fix_steps=(
-            "Charge the bank to 100 % (from the grid or a generator if PV is not enough) "
-            "and let it float for 0.5-1 h so the BMS calibrates its SOC.",
-            "Allow the inverter to grid-charge when the battery requests it, and fully "
-            "charge the bank at least once a month.",
+            (
+                "Charge the bank to 100 % (from the grid or a generator if PV is not enough) "
+                "and let it float for 0.5-1 h so the BMS calibrates its SOC."
+            ),
+            (
+                "Allow the inverter to grid-charge when the battery requests it, and fully "
+                "charge the bank at least once a month."
+            ),
         ),
-        sources=(_S001_FAQ, _REF_CAN_35C),
+        sources=(_SR48100H_FAQ, _REF_CAN_35C),
         repair=True,
         placeholders=("hours",),
     ),
@@ -874,10 +972,12 @@ FAULTS: tuple[FaultDefinition, ...] = (
         recovery="Clears as soon as the bank charges or its SOC rises.",
         fix_steps=(
             "Charge the bank now from PV, the grid or a generator.",
-            "Set the inverter's low-SOC cut-off and force-charge options so the bank is "
-            "recharged automatically after a deep discharge.",
+            (
+                "Set the inverter's low-SOC cut-off and force-charge options so the bank is "
+                "recharged automatically after a deep discharge."
+            ),
         ),
-        sources=(_S000_SAFETY, _S002_SAFETY, _S001_PROTECTION, _S001_COMMISSION),
+        sources=(_US2000_SAFETY, _BAT50002_SAFETY, _SR48100H_PROTECTION, _SR48100H_COMMISSION),
         repair=True,
         placeholders=("soc", "threshold", "hours", "deadline_hours"),
     ),
@@ -887,7 +987,7 @@ FAULTS_BY_KEY: Mapping[str, FaultDefinition] = MappingProxyType({f.key: f for f 
 
 
 def get_fault(key: str) -> FaultDefinition:
-    """The definition for a key; raises ``KeyError`` for an unknown one."""
+    """Return the definition for a key; raises ``KeyError`` for an unknown one."""
     return FAULTS_BY_KEY[key]
 
 

@@ -46,7 +46,7 @@ from .catalog import (
 
 ModuleKey = tuple[int, int]
 Flag = Protection | Alarm
-Identity = tuple[str, ModuleKey | None]
+Identity = tuple[FaultKey, ModuleKey | None]
 # A flag at a place: (place, is_alarm, flag). The kind is part of it because StrEnum
 # members compare as their text, and Protection.GENERAL == Alarm.GENERAL ("general").
 _PlacedFlag = tuple[ModuleKey | None, bool, Flag]
@@ -240,7 +240,7 @@ class _KeepUnknown(dict[str, str]):
 
 
 def render_text(text: str, placeholders: Mapping[str, str]) -> str:
-    """A definition's text with ``{name}`` placeholders filled in (unknown ones kept)."""
+    """Fill a definition's ``{name}`` placeholders into its text (unknown ones kept)."""
     try:
         return text.format_map(_KeepUnknown(placeholders))
     except (ValueError, IndexError, AttributeError):  # a stray brace: show the text as is
@@ -248,7 +248,7 @@ def render_text(text: str, placeholders: Mapping[str, str]) -> str:
 
 
 def active_fault_to_dict(fault: ActiveFault) -> dict[str, Any]:
-    """An active fault as JSON-ready data (the shape ``scripts/decode`` prints)."""
+    """Return an active fault as JSON-ready data (the shape ``scripts/decode`` prints)."""
     definition = fault.definition
     return {
         "key": str(definition.key),
@@ -267,7 +267,7 @@ def active_fault_to_dict(fault: ActiveFault) -> dict[str, Any]:
 
 
 def _number(value: float) -> str:
-    """A number as a message shows it: no trailing ``.0``."""
+    """Format a number as a message shows it: no trailing ``.0``."""
     return f"{value:.1f}".removesuffix(".0")
 
 
@@ -393,7 +393,7 @@ def _bms_temperature_zero(module: Module) -> bool:
 def _module_faults(bank: Bank, module: Module) -> list[ActiveFault]:
     key = module.key
     model = module.model or _master_model(bank, module.group)
-    flags = (*module.protections, *module.alarms)
+    flags: tuple[Flag, ...] = (*module.protections, *module.alarms)
     found = [
         fault
         for fault in _flag_faults(flags, key, model)
@@ -418,7 +418,7 @@ def _module_faults(bank: Bank, module: Module) -> list[ActiveFault]:
 
 def _bank_faults(bank: Bank, modules: tuple[Module, ...]) -> list[ActiveFault]:
     model = _master_model(bank)
-    flags = (*bank.protections, *bank.alarms)
+    flags: tuple[Flag, ...] = (*bank.protections, *bank.alarms)
     found = [
         fault
         for fault in _flag_faults(flags, None, model)
@@ -517,7 +517,7 @@ def _sort_key(fault: ActiveFault) -> tuple[int, ModuleKey, int]:
 
 
 def evaluate(bank: Bank) -> tuple[ActiveFault, ...]:
-    """The documented faults one snapshot shows on its own (no history needed)."""
+    """Return the documented faults one snapshot shows on its own (no history needed)."""
     return _finalise(_stateless(bank.with_totals()))
 
 

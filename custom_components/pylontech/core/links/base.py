@@ -99,7 +99,7 @@ _LAST_ERROR = " (last error: "
 
 
 def root_cause(text: str) -> str:
-    """An error text without a quoted earlier error (the cause is kept once, not nested)."""
+    """Return an error text without a quoted earlier error (the cause is kept once, not nested)."""
     cut = text.find(_LAST_ERROR)
     return text if cut < 0 else text[:cut]
 
@@ -108,6 +108,7 @@ class ReconnectPendingError(LinkError):
     """A reconnect was asked for before the backoff allows it; ``cause`` is the root error."""
 
     def __init__(self, where: str, seconds: float, cause: str | None) -> None:
+        """Say where, how long until the next attempt and the root cause (once)."""
         wait = max(1, math.ceil(seconds))
         text = f"{where}: reconnecting in {wait} s"
         super().__init__(text + (f"{_LAST_ERROR}{root_cause(cause)})" if cause else ""))
@@ -115,7 +116,7 @@ class ReconnectPendingError(LinkError):
 
 
 def reconnect_pending(where: str, backoff: Backoff, stats: LinkStats) -> ReconnectPendingError:
-    """The error for a connection attempt the backoff does not allow yet."""
+    """Return the error for a connection attempt the backoff does not allow yet."""
     return ReconnectPendingError(where, backoff.remaining(), stats.last_error)
 
 
@@ -126,7 +127,6 @@ class ProbeResult:
     serial_number: str | None
     model: str | None
     module_count: int
-    detail: str
 
 
 @runtime_checkable
@@ -164,7 +164,7 @@ class Backoff:
     next_attempt: float = 0.0  # time.monotonic()
 
     def ready(self, now: float | None = None) -> bool:
-        """True when an attempt may be made now."""
+        """Tell whether an attempt may be made now."""
         return (time.monotonic() if now is None else now) >= self.next_attempt
 
     def remaining(self, now: float | None = None) -> float:
@@ -172,10 +172,10 @@ class Backoff:
         return max(0.0, self.next_attempt - (time.monotonic() if now is None else now))
 
     def delay(self) -> float:
-        """The delay the current failure count asks for, without jitter."""
+        """Return the delay the current failure count asks for, without jitter."""
         if self.failures <= 0:
             return 0.0
-        return min(self.maximum, self.initial * 2 ** min(self.failures - 1, 30))
+        return min(self.maximum, self.initial * 2.0 ** min(self.failures - 1, 30))
 
     def failed(self, now: float | None = None) -> float:
         """Record a failed attempt; returns the delay before the next one."""
@@ -216,7 +216,7 @@ class TrafficLog:
             self.chars -= len(self.lines.popleft())
 
     def snapshot(self) -> list[str]:
-        """The lines, oldest first."""
+        """Return the lines, oldest first."""
         return list(self.lines)
 
     def clear(self) -> None:
@@ -226,7 +226,7 @@ class TrafficLog:
 
 
 def printable(data: bytes) -> str:
-    """Bytes as text for the traffic log: ASCII kept, everything else as ``\\xNN``."""
+    r"""Return bytes as text for the traffic log: ASCII kept, everything else as ``\xNN``."""
     return data.decode("ascii", "backslashreplace").translate(_CONTROL_ESCAPES)
 
 

@@ -65,9 +65,16 @@ def _network_channel(channel: str) -> bool:
 class _Relay(can.Listener):
     """Runs in the notifier thread: pass frames to the loop, never block."""
 
-    def __init__(self, link: CanLink, loop: asyncio.AbstractEventLoop) -> None:
-        self._link = link
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        on_frame: Callable[[int, bytes, bool], None],
+        on_bus_error: Callable[[Exception], None],
+    ) -> None:
+        """Hand frames and bus errors to the link's callbacks, in ``loop``."""
         self._loop = loop
+        self._on_frame = on_frame
+        self._on_bus_error = on_bus_error
         self.notifier: can.Notifier | None = None
 
     def on_message_received(self, msg: can.Message) -> None:
@@ -75,7 +82,7 @@ class _Relay(can.Listener):
             return
         with contextlib.suppress(RuntimeError):  # the loop closed under us
             self._loop.call_soon_threadsafe(
-                self._link._on_frame, msg.arbitration_id, bytes(msg.data), msg.is_extended_id
+                self._on_frame, msg.arbitration_id, bytes(msg.data), msg.is_extended_id
             )
 
     def on_error(self, exc: Exception) -> None:
@@ -84,7 +91,7 @@ class _Relay(can.Listener):
         if notifier is not None:
             notifier.stop(timeout=0)
         with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self._link._on_bus_error, exc)
+            self._loop.call_soon_threadsafe(self._on_bus_error, exc)
 
     def stop(self) -> None:
         """Nothing to flush."""
@@ -156,6 +163,15 @@ class CanLink:
         return None if self.stale else self._bank
 
     @property
+    def cycles(self) -> int:
+        """Whole broadcast cycles seen since the link started."""
+        return self._assembler.cycles
+
+    def assembled_bank(self) -> Bank | None:
+        """Return the bank from every part held now, stale ones too, once one was published."""
+        return self._assembler.bank() if self._bank is not None else None
+
+    @property
     def firmware(self) -> codec.Firmware | None:
         """The frame set the battery broadcasts ("v1.2"/"v1.3"), once its frames arrived."""
         return self._assembler.firmware()
@@ -207,7 +223,7 @@ class CanLink:
         await self._close_bus()
 
     def diagnostics(self) -> dict[str, Any]:
-        """Settings, broadcast state, part ages, counters and recent frames (candump -L)."""
+        """Return settings, broadcast state, part ages, counters and recent frames (candump -L)."""
         now = time.monotonic()
         ages = self._assembler.ages(now)
         return {
@@ -267,7 +283,7 @@ class CanLink:
         """Blocking: open the bus and start the notifier thread (runs in an executor)."""
         assert self._loop is not None
         bus = can.Bus(**self._bus_kwargs())
-        relay = _Relay(self, self._loop)
+        relay = _Relay(self._loop, self._on_frame, self._on_bus_error)
         try:
             notifier = can.Notifier(bus, [relay], timeout=NOTIFIER_TIMEOUT)
         except BaseException:
@@ -305,7 +321,7 @@ class CanLink:
             await self._loop.run_in_executor(None, _shutdown, bus, notifier)
 
     def _on_bus_error(self, exc: Exception) -> None:
-        """The notifier thread died (adapter unplugged, gateway closed)."""
+        """Handle the notifier thread dying (adapter unplugged, gateway closed)."""
         self.stats.connection_drops += 1
         self.stats.note_error(f"CAN bus error: {exc}")
         self._bus_failed = True
@@ -534,25 +550,22 @@ async def probe_can(
                 await updated.wait()
                 # A probe that started mid-cycle has only part of the frame set: wait for
                 # one whole broadcast cycle (module count, flags) while time allows.
-                if link._assembler.cycles < 1:
+                if link.cycles < 1:
                     await asyncio.sleep(
                         max(0.0, min(PROBE_CYCLE_WAIT, deadline - time.monotonic()))
                     )
         except TimeoutError:
             pass
-        bank = link._assembler.bank() if link._bank is not None else None
+        bank = link.assembled_bank()
         if bank is None:
             raise NoResponseError(
                 f"CAN {interface} {_redact_channel(channel)}: no Pylontech broadcast within "
                 f"{timeout:.0f} s (check wiring, 500 kbit/s, termination, the master's CAN port)"
             )
-        firmware = link._assembler.firmware() or "unknown"
-        ids = ", ".join(f"0x{i:03X}" for i in link._assembler.seen_ids)
         return ProbeResult(
             serial_number=None,
             model=None,  # the broadcast names the manufacturer (0x35E), never the model
             module_count=bank.module_count or 0,
-            detail=f"CAN broadcast ({firmware} frame set: {ids})",
         )
     finally:
         await link.stop()

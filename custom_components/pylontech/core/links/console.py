@@ -18,12 +18,13 @@ counted (``skipped_records`` / ``decode_errors``); the rest of the poll stands.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 from enum import StrEnum
 import logging
 import re
 import time
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from ..errors import (
     CommandNotAllowedError,
@@ -41,6 +42,9 @@ from .base import Backoff, LinkStats, ReadPlan, TrafficLog, printable, reconnect
 from .transport import Connection, can_change_baud, redact
 
 _LOGGER = logging.getLogger(__name__)
+
+# What one command's parser yields and its mapper takes (pwr detail, bat cells, info ...).
+_Parsed = TypeVar("_Parsed")
 
 #: Pages answered with CR before the pager is left; ``log`` on a full history is ~100 pages.
 MAX_PAGES = 200
@@ -166,7 +170,7 @@ class ConsoleLink:
                 return await self._poll(plan)
 
     def diagnostics(self) -> dict[str, Any]:
-        """Settings, console state, counters and the recent transcript."""
+        """Return settings, console state, counters and the recent transcript."""
         return {
             "link": "console",
             "url": redact(self.url),
@@ -185,7 +189,7 @@ class ConsoleLink:
         }
 
     def traffic(self, *, redacted: bool = True) -> list[str]:
-        """The recent transcript (received text, in read chunks), oldest first.
+        """Return the recent transcript (received text, in read chunks), oldest first.
 
         ``redacted`` (the default, and what ``diagnostics`` shows) replaces barcodes by
         ``*`` characters: see ``redact_transcript``.
@@ -264,7 +268,7 @@ class ConsoleLink:
     # -- prompt detection and wake-up ----------------------------------------------
 
     async def _ensure_ready(self) -> None:
-        """Connected and at a prompt, or a ``LinkError`` saying why not."""
+        """Get connected and to a prompt, or raise a ``LinkError`` saying why not."""
         if self._conn is not None and self._conn.is_open and self.state in _READY:
             return
         await self._connect()
@@ -358,7 +362,7 @@ class ConsoleLink:
         return None, seen
 
     async def _wake(self) -> tuple[str | None, bool]:
-        """The documented wake-up sequence, bounded; returns (prompt, noise seen)."""
+        """Run the documented wake-up sequence, bounded; returns (prompt, noise seen)."""
         self.state = ConsoleState.SILENT
         noise = False
         for _ in range(WAKE_UP_ATTEMPTS):
@@ -447,7 +451,7 @@ class ConsoleLink:
         )
 
     async def _give_up(self, canonical: str, pages: int, elapsed: float) -> NoReturn:
-        """The console is still talking after ``COMMAND_DEADLINE``: leave the pager, raise."""
+        """Leave the pager and raise: the console still talks after ``COMMAND_DEADLINE``."""
         self.stats.timeouts += 1
         self._overran = True
         self.state = ConsoleState.UNKNOWN  # re-detect (and drain) before the next command
@@ -547,7 +551,7 @@ class ConsoleLink:
         return replace(bank, module_count=len(bank.modules)).with_totals()
 
     async def _safe(self, text: str) -> codec.ConsoleResponse | None:
-        """A secondary command: a failure leaves its part out of this poll."""
+        """Run a secondary command: a failure leaves its part out of this poll."""
         try:
             return await self._checked(text)
         except CommandNotAllowedError as err:
@@ -561,7 +565,13 @@ class ConsoleLink:
             _LOGGER.debug("console %r failed: %s", text, err)
             return None
 
-    async def _apply(self, module: Module, text: str, parse: Any, apply: Any) -> Module:
+    async def _apply(
+        self,
+        module: Module,
+        text: str,
+        parse: Callable[[tuple[str, ...]], _Parsed],
+        apply: Callable[[Module, _Parsed], Module],
+    ) -> Module:
         response = await self._safe(text)
         if response is None:
             return module

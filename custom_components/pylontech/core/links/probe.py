@@ -1,4 +1,4 @@
-"""One-shot probes for the config flow: does a battery answer on this port, and who?
+"""One-shot probes for the config flow: whether a battery answers on a port, and which.
 
 Each probe opens its link, reads identity once, closes everything it opened and
 returns a ``ProbeResult``; failures raise ``LinkError`` subclasses whose messages
@@ -68,13 +68,12 @@ _WHAT = {
 }
 
 
-def _result(bank: Bank, detail: str) -> ProbeResult:
+def _result(bank: Bank) -> ProbeResult:
     master = bank.module(1, bank.modules[0].group) if bank.modules else None
     return ProbeResult(
         serial_number=bank.serial_number or (master.serial_number if master else None),
         model=bank.model or (master.model if master else None),
         module_count=len(bank.present_modules()),
-        detail=detail,
     )
 
 
@@ -183,16 +182,7 @@ async def probe_rs485(
             await link.close()
             await _explain(err, url, baudrate, PORT_RS485)
             raise
-        mode = (
-            "all-modules requests"
-            if link.diagnostics()["all_modules_requests"]
-            else ("per-address requests")
-        )
-        detail = (
-            f"RS485 at {baudrate} baud, group {group}: {len(bank.modules)} module(s) "
-            f"answered ({mode}); protocol {bank.protocol_version or 'unknown'}"
-        )
-        return _result(bank, detail)
+        return _result(bank)
     finally:
         await link.close()
 
@@ -223,11 +213,7 @@ async def probe_console(url: str, baudrate: int = 115200, wake_up: bool = True) 
             await link.close()
             await _explain(err, url, baudrate, PORT_CONSOLE)
             raise
-        detail = (
-            f"console at {baudrate} baud, prompt {link.prompt!r} ({link.state}); "
-            f"{len(bank.present_modules())} module(s) present"
-        )
-        return _result(bank, detail)
+        return _result(bank)
     finally:
         await link.close()
 

@@ -59,8 +59,8 @@ CORRUPT_RETRIES = 1
 #: Discovery stops after this many consecutive addresses that do not answer.
 DISCOVERY_GAP = 2
 #: Highest module index an ADR reaches on its own: ADR = n + 0x10 * group keeps n (index + 1)
-#: in the low nibble (protocols.md §1.5), so a 15th/16th module of a group is only listed in
-#: the master's all-modules answer, after the first 14.
+#: in the low nibble (docs/protocol-notes.md §1.5), so a 15th/16th module of a group is only
+#: listed in the master's all-modules answer, after the first 14.
 DIRECT_ADDRESS_LIMIT = 14
 
 ALL_MODULES = 0xFF
@@ -148,7 +148,7 @@ class Rs485Link:
         await self._disconnect()
 
     async def discover(self) -> tuple[int, ...]:
-        """Module indexes that answer (1 = master), probing each address.
+        """Find the module indexes that answer (1 = master), probing each address.
 
         Probing stops after ``DISCOVERY_GAP`` consecutive silent addresses, at
         ``max_modules``, or once as many modules answered as the master's all-modules
@@ -173,7 +173,7 @@ class Rs485Link:
                     return await self._poll(plan)
 
     def diagnostics(self) -> dict[str, Any]:
-        """Settings, discovery state, counters and the recent frames (one per line)."""
+        """Return settings, discovery state, counters and the recent frames (one per line)."""
         return {
             "link": "rs485",
             "url": redact(self.url),
@@ -521,7 +521,7 @@ class Rs485Link:
         return tuple(range(1, known[-1] + 1)) if known else ()
 
     def _contiguous(self) -> bool:
-        """True when the known modules sit at 1..N, so the all-modules records map onto them."""
+        """Tell whether the known modules sit at 1..N, so the all-modules records map onto them."""
         known = self._modules or ()
         return bool(known) and known == self._slots()
 
@@ -704,7 +704,7 @@ class Rs485Link:
 
         Asked once to find out: an RTN error (0x04 "CID2 invalid" from firmware without
         V3.5) means never again; silence before it ever answered stops it until the next
-        identity read. Its units are not confirmed by any Pylontech capture (protocols.md
+        identity read. Its units are not confirmed by any Pylontech capture (docs/protocol-notes.md
         D15), so its values are used only when they agree with the modules' own (voltage
         within 1 V of their mean, current within 20 % / 2 A of their sum, SOC within 5
         points): a firmware with other scales is then rejected and counted, never shown.
@@ -803,7 +803,7 @@ class Rs485Link:
             )
 
     def _with_identity(self, module: Module, master_capacity: float | None) -> Module:
-        """The module with its 0x93/0x96 identity and the stack's 0x51 model/manufacturer.
+        """Return the module with its 0x93/0x96 identity and the stack's 0x51 model/manufacturer.
 
         0x51 names the master's model for the whole stack; a module whose rated capacity
         (0x42 full capacity) differs from the master's is of another model in a mixed stack

@@ -1,10 +1,14 @@
-"""Byte streams over serialx: device paths, ``socket://``, ``tcp://``, ``rfc2217://``.
+"""Byte streams over serialx: device paths, gateways and ESPHome serial proxies.
 
-Every failure of the transport (``OSError``, ``TimeoutError``,
+Ports are device paths, ``socket://``, ``tcp://``, ``rfc2217://`` gateway URLs, or
+``esphome-hass://`` URLs: ESPHome serial proxies as Home Assistant's serial-port
+picker lists them (Home Assistant's ``esphome`` integration registers the scheme with
+serialx and lends it the device's API connection). Every failure of the transport (``OSError``, ``TimeoutError``,
 ``serialx.SerialException``, a malformed URL) leaves this module as a
 ``LinkError`` subclass whose message says what to check. Before anything is opened,
-``check_url`` checks the text (device path or gateway URL) and ``check_device`` that a
-device path names a character device.
+``check_url`` checks the text (device path, gateway or proxy URL) and ``check_device``
+that a device path names a character device; ``canonical_url`` is the one rule the
+config flow stores ports by.
 """
 
 from __future__ import annotations
@@ -42,21 +46,39 @@ CONNECT_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 2.0
 
 NETWORK_SCHEMES = frozenset({"socket", "tcp", "rfc2217"})
+#: ESPHome serial proxies as Home Assistant names them. serialx's own ``esphome://``
+#: (a direct API connection) is not offered: it needs the device's encryption key in
+#: the URL, which would then sit in the entry data, while ``esphome-hass://`` borrows
+#: the connection (and key) of the device's ESPHome entry.
+SERIAL_PROXY_SCHEMES = frozenset({"esphome-hass"})
+#: Query parameters that carry secrets; a proxy URL from the picker never has them.
+_SECRET_PARAMETERS = frozenset({"key", "password", "noise_psk"})
 
 
 def is_network_url(url: str) -> bool:
-    """True for gateway URLs (``socket://``, ``tcp://``, ``rfc2217://``)."""
-    return urllib.parse.urlsplit(url).scheme.lower() in NETWORK_SCHEMES
+    """Tell whether the port is reached over the network (a gateway or a serial proxy)."""
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    return scheme in NETWORK_SCHEMES or scheme in SERIAL_PROXY_SCHEMES
+
+
+def is_serial_proxy_url(url: str) -> bool:
+    """Tell whether the port is an ESPHome serial proxy (``esphome-hass://``)."""
+    scheme, sep, _ = url.partition("://")
+    return bool(sep) and scheme.lower() in SERIAL_PROXY_SCHEMES
 
 
 def can_change_baud(url: str) -> bool:
-    """True when reopening at another baud reaches the wire (not through a raw TCP gateway)."""
+    """Tell whether reopening at another baud reaches the wire (not through a raw TCP gateway).
+
+    An ESPHome serial proxy sets the UART's baud on every open, like a local adapter
+    (and RFC 2217 negotiates it), so only ``socket://``/``tcp://`` keep a fixed one.
+    """
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     return scheme not in ("socket", "tcp")
 
 
 def redact(url: str) -> str:
-    """The URL without credentials or secret parameters, for messages and diagnostics."""
+    """Return the URL without credentials or secret parameters, for messages and diagnostics."""
     parts = urllib.parse.urlsplit(url)
     if parts.username or parts.password:
         host = parts.hostname or ""
@@ -78,21 +100,28 @@ _HOSTNAME = re.compile(
     re.ASCII,
 )
 _PORT = re.compile(r"[0-9]{1,5}", re.ASCII)
+#: A Home Assistant config entry id (a ULID, or a UUID's hex on old installs).
+_ENTRY_ID = re.compile(r"[A-Za-z0-9]{1,64}", re.ASCII)
+#: A proxy URL's filter names (``port_name``, ``port_udev_id``, ``port_usb_vid`` ...).
+_PARAMETER = re.compile(r"[a-z][a-z0-9_]{0,31}", re.ASCII)
 #: Linux character-device major 1 is /dev/mem, /dev/null, /dev/zero, /dev/kmsg ...: never a UART.
 _MEMORY_DEVICES_MAJOR = 1
 
-_USAGE = "use a serial device path or socket://host:port, tcp://host:port, rfc2217://host:port"
+_USAGE = (
+    "use a serial device path, socket://host:port, tcp://host:port, rfc2217://host:port"
+    " or an ESPHome serial proxy (esphome-hass://...)"
+)
 
 
 def parse_port(text: str) -> int:
-    """A TCP port from text: ASCII digits only, 1..65535; raises ``InvalidUrlError``."""
+    """Parse a TCP port from text: ASCII digits only, 1..65535; raises ``InvalidUrlError``."""
     if not isinstance(text, str) or not _PORT.fullmatch(text) or not 0 < int(text) < 65536:
         raise InvalidUrlError(f"invalid port {text!r}: use a number from 1 to 65535")
     return int(text)
 
 
 def check_host(host: str) -> str:
-    """A host name or IP literal (ASCII only); raises ``InvalidUrlError``."""
+    """Check a host name or IP literal (ASCII only); raises ``InvalidUrlError``."""
     if isinstance(host, str) and host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
         try:
@@ -112,13 +141,16 @@ def split_host_port(address: str) -> tuple[str, int]:
     return check_host(host), parse_port(port)
 
 
-def check_url(url: str) -> None:
+def check_url(url: str, *, serial_proxy: bool = False) -> None:
     """Reject URLs that cannot work before touching the system; raises ``InvalidUrlError``.
 
     Accepted: an absolute device path (no ``..``, ``//`` or odd characters), or
     ``socket://``, ``tcp://``, ``rfc2217://`` with a host, a port 1..65535 and nothing
-    else (no credentials, path, query or fragment). Whether a device path is really a
-    character device is ``check_device``'s job (it needs the file system).
+    else (no credentials, path, query or fragment); with ``serial_proxy`` also an ESPHome
+    serial proxy URL (``check_proxy_url``). Only ports opened through serialx can be a
+    proxy: python-can's slcan opens its channel with pyserial, which has no such scheme.
+    Whether a device path is really a character device is ``check_device``'s job (it
+    needs the file system).
     """
     if (
         not isinstance(url, str)
@@ -137,6 +169,14 @@ def check_url(url: str) -> None:
             raise InvalidUrlError(f"{url!r}: not a plain absolute device path ({_USAGE})")
         return
     scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in SERIAL_PROXY_SCHEMES:
+        if not serial_proxy:
+            raise InvalidUrlError(
+                f"{redact_text(url)}: an ESPHome serial proxy carries RS485 or the console,"
+                " not an slcan CAN adapter"
+            )
+        check_proxy_url(url)
+        return
     if not sep or scheme.lower() not in NETWORK_SCHEMES:
         raise InvalidUrlError(f"{redact_text(url)}: unsupported port or URL scheme ({_USAGE})")
     rest = rest.removesuffix("/")
@@ -147,8 +187,68 @@ def check_url(url: str) -> None:
     split_host_port(rest)
 
 
+def check_proxy_url(url: str) -> None:
+    """Accept an ESPHome serial proxy URL as Home Assistant builds it, else raise.
+
+    ``esphome-hass://esphome/<ESPHome config entry id>?<filters>``: a host name and no
+    credentials or port, the entry id as the whole path, at least one filter naming the
+    port or the device behind it (``port_name=``, ``port_udev_id=`` ...), no secrets and
+    no fragment. Filter values are not interpreted here: the proxy matches them.
+    """
+    problem = _proxy_url_problem(url)
+    if problem is not None:
+        raise InvalidUrlError(f"{redact_text(url)}: not an ESPHome serial proxy URL ({problem})")
+
+
+def _proxy_url_problem(url: str) -> str | None:
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "malformed"
+    host = parts.netloc
+    if "@" in host or ":" in host or not _HOSTNAME.fullmatch(host):
+        return "expected esphome-hass://esphome/<entry id>?..."
+    if not _ENTRY_ID.fullmatch(parts.path.removeprefix("/")):
+        return "the path must be the ESPHome entry's id"
+    if parts.fragment or "\\" in url:
+        return "unexpected fragment or backslash"
+    try:
+        filters = urllib.parse.parse_qsl(parts.query, strict_parsing=True)
+    except ValueError:
+        return "malformed filters"
+    if not filters:
+        return "it names no serial port"
+    for name, value in filters:
+        if not _PARAMETER.fullmatch(name) or name in _SECRET_PARAMETERS:
+            return f"unexpected parameter {name!r}"
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+            return f"control character in {name!r}"
+    return None
+
+
+def canonical_url(url: str, *, serial_proxy: bool = True) -> str:
+    """Return the port as it is stored: checked (``check_url``) and spelled one way.
+
+    Surrounding white space goes; a gateway URL gets a lower-case scheme and host, a
+    compressed IPv6 literal and no trailing ``/``. Device paths and proxy URLs stay as
+    given: Home Assistant's serial-port picker and its port-usage attribution compare
+    them literally.
+    """
+    if isinstance(url, str):
+        url = url.strip()
+    check_url(url, serial_proxy=serial_proxy)
+    if url.startswith("/") or is_serial_proxy_url(url):
+        return url
+    scheme, _, rest = url.partition("://")
+    host, port = split_host_port(rest.removesuffix("/"))
+    host = host.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme.lower()}://{host}:{port}"
+
+
 def check_device(path: str) -> None:
-    """A device path must name a character device (a symlink to one is fine).
+    """Check that a device path names a character device (a symlink to one is fine).
 
     Raises ``PortNotFoundError`` when nothing is there, ``PortPermissionError`` when the
     path cannot be looked at, ``InvalidUrlError`` for a regular file, a directory, a
@@ -271,7 +371,7 @@ class Connection:
 
     async def open(self) -> None:
         """Open the stream; raises a ``LinkError`` subclass on any failure."""
-        check_url(self.url)
+        check_url(self.url, serial_proxy=True)
         check_device(self.url)
         kwargs: dict[str, Any] = {"baudrate": self.baudrate}
         try:
@@ -340,7 +440,9 @@ class Connection:
         except asyncio.CancelledError:
             writer.transport.abort()
             raise
-        except Exception:
+        # Serial, socket and proxy transports fail differently here; whatever it is, the
+        # stream is aborted instead and close() itself never raises.
+        except Exception:  # noqa: BLE001
             writer.transport.abort()
 
 

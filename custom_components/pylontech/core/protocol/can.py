@@ -1,7 +1,7 @@
 """PYLON LV CAN: broadcast frames -> typed parts -> a bank, and the reverse for the simulator.
 
 The master battery broadcasts the whole stack's state about once a second as classic
-11-bit frames, little-endian (PDF-CAN-1.2). Old firmware ("V1.2") sends 0x351, 0x355
+11-bit frames, little-endian (PYLON LV CAN protocol V1.2). Old firmware ("V1.2") sends 0x351, 0x355
 (DLC 4), 0x356, 0x359, 0x35C, 0x35E; newer firmware ("V1.3", setfire) drops 0x359/0x35C
 and sends 0x355 (DLC 6), 0x35A (SMA/Victron alarm pairs) and 0x35F (battery info).
 
@@ -37,7 +37,7 @@ from ..plausibility import PACK_VOLTAGE
 # --------------------------------------------------------------------------- ids
 
 KEEPALIVE_ID = 0x305
-"""Inverter -> battery keep-alive (PDF-CAN-1.0/1.2): eight zero bytes every second."""
+"""Inverter -> battery keep-alive (CAN protocol V1.0 and V1.2): eight zero bytes every second."""
 LIMITS_ID = 0x351
 STATE_ID = 0x355
 MEASUREMENTS_ID = 0x356
@@ -52,7 +52,7 @@ FD_MAX_DLC = 64
 
 Firmware = Literal["v1.2", "v1.3"]
 
-# Precompiled layouts (little-endian). Signed where PDF-CAN-1.2 says "signed".
+# Precompiled layouts (little-endian). Signed where the CAN protocol V1.2 says "signed".
 _U16 = struct.Struct("<H")
 _LIMITS6 = struct.Struct("<Hhh")  # CVL 0.1 V, CCL 0.1 A, DCL 0.1 A
 _LIMITS8 = struct.Struct("<HhhH")  # + DVL 0.1 V (bytes 6-7, all real captures)
@@ -84,7 +84,7 @@ def _ascii(raw: bytes) -> str:
 
 # --------------------------------------------------------------------------- 0x359 bits
 
-# (byte, mask) -> flag, from PDF-CAN-1.2 tables 1-4. Emulator variant (ArminJo, old
+# (byte, mask) -> flag, from PYLON LV CAN protocol V1.2 tables 1-4. Emulator variant (ArminJo, old
 # Battery-Emulator): "system error" / "internal communication fail" at bit 7 instead of 3.
 _PROTECTION_BITS: tuple[tuple[int, int, Protection], ...] = (
     (0, 0x02, Protection.OVER_VOLTAGE),
@@ -300,7 +300,7 @@ class CanLimits:
     discharge_voltage_limit: float | None = None  # V; absent when DLC 6
 
     def encode(self) -> bytes:
-        """The frame's data bytes (DLC 8, or 6 without DVL)."""
+        """Encode the frame's data bytes (DLC 8, or 6 without DVL)."""
         cvl = _clamp(round(self.charge_voltage_limit * 10), 0, 0xFFFF)
         ccl = _clamp(round(self.charge_current_limit * 10), -0x8000, 0x7FFF)
         dcl = _clamp(round(abs(self.discharge_current_limit) * 10), 0, 0x7FFF)
@@ -320,7 +320,7 @@ class CanStateOfCharge:
     extension: int | None = None
 
     def encode(self) -> bytes:
-        """The frame's data bytes (DLC 4, or 6 with the extension word)."""
+        """Encode the frame's data bytes (DLC 4, or 6 with the extension word)."""
         soc = _clamp(round(self.soc), 0, 0xFFFF)
         soh = _clamp(round(self.soh), 0, 0xFFFF)
         if self.extension is None:
@@ -348,7 +348,7 @@ class CanMeasurements:
         return low <= self.voltage <= high
 
     def encode(self) -> bytes:
-        """The frame's data bytes (DLC 6)."""
+        """Encode the frame's data bytes (DLC 6)."""
         return _MEASUREMENTS.pack(
             _clamp(round(self.voltage * 100), -0x8000, 0x7FFF),
             _clamp(round(self.current * 10), -0x8000, 0x7FFF),
@@ -374,7 +374,7 @@ class CanProtectionAlarm:
     emulator_variant: bool = False
 
     def encode(self) -> bytes:
-        """The frame's data bytes (DLC 7 with a two-letter tag), official bit positions."""
+        """Encode the frame's data bytes (DLC 7 with a two-letter tag), official bit positions."""
         flags = bytearray(4)
         for protection in self.protections:
             spot = _PROTECTION_TO_359.get(protection)
@@ -409,7 +409,7 @@ class CanRequestFlags:
     full_charge_request: bool
 
     def encode(self) -> bytes:
-        """The frame's data bytes (DLC 2, byte 1 = 0)."""
+        """Encode the frame's data bytes (DLC 2, byte 1 = 0)."""
         value = (
             (0x80 if self.charge_enabled else 0)
             | (0x40 if self.discharge_enabled else 0)
@@ -428,7 +428,7 @@ class CanManufacturer:
     name: str
 
     def encode(self) -> bytes:
-        """The frame's data bytes: the name padded with spaces to 8 bytes (cut at 8)."""
+        """Encode the frame's data bytes: the name padded with spaces to 8 bytes (cut at 8)."""
         return self.name.encode("ascii", "replace")[:8].ljust(8, b" ")
 
 
@@ -519,7 +519,7 @@ class CanSmaAlarms:
 
     @classmethod
     def from_flags(cls, protections: Iterable[Protection], alarms: Iterable[Alarm]) -> CanSmaAlarms:
-        """The frame for a set of model flags (inactive slots sent as ``00``, like Pylontech FW)."""
+        """Build the frame for a set of model flags (inactive slots sent as ``00``, as firmware does)."""
         alarm_word = 0
         for protection in protections:
             slot = _PROTECTION_TO_SMA.get(protection)
@@ -533,7 +533,7 @@ class CanSmaAlarms:
         return cls(alarm_word=alarm_word, warning_word=warning_word)
 
     def encode(self) -> bytes:
-        """The frame's data bytes (DLC 8)."""
+        """Encode the frame's data bytes (DLC 8)."""
         return (self.alarm_word & 0xFFFFFFFF).to_bytes(4, "little") + (
             self.warning_word & 0xFFFFFFFF
         ).to_bytes(4, "little")
@@ -555,7 +555,7 @@ class CanBatteryInfo:
         return f"{self.hardware_version[0]}.{self.hardware_version[1]}"
 
     def encode(self) -> bytes:
-        """The frame's data bytes (DLC 8, or 6 without the software version)."""
+        """Encode the frame's data bytes (DLC 8, or 6 without the software version)."""
         chemistry = self.chemistry.encode("ascii", "replace")[:2].ljust(2, b" ")
         major = _clamp(self.hardware_version[0], 0, 0xFF)
         minor = _clamp(self.hardware_version[1], 0, 0xFF)
@@ -575,7 +575,7 @@ class CanKeepAlive:
     payload: bytes = bytes(8)
 
     def encode(self) -> bytes:
-        """The frame's data bytes."""
+        """Encode the frame's data bytes."""
         return self.payload
 
 
@@ -593,7 +593,7 @@ CanPart = (
 
 
 def _clamp(value: int, low: int, high: int) -> int:
-    return low if value < low else high if value > high else value
+    return low if value < low else min(value, high)
 
 
 # --------------------------------------------------------------------------- decoding
@@ -605,7 +605,8 @@ def _decode_limits(data: bytes) -> CanLimits:
         return CanLimits(
             charge_voltage_limit=cvl / 10,
             charge_current_limit=ccl / 10,
-            discharge_current_limit=abs(dcl) / 10,  # sign differs by source (D8)
+            # The sign differs by source (docs/protocol-notes.md D8).
+            discharge_current_limit=abs(dcl) / 10,
             discharge_voltage_limit=dvl / 10,
         )
     if len(data) < 6:
@@ -753,7 +754,7 @@ def decode_frame(can_id: int, data: bytes) -> CanPart | None:
 
 
 def bank_from_parts(parts: Iterable[CanPart]) -> Bank:
-    """The bank-level values a set of parts carries (flags from 0x359 and 0x35A united)."""
+    """Return the bank-level values a set of parts carries (flags from 0x359 and 0x35A united)."""
     values: dict[str, object] = {}
     protections: set[Protection] = set()
     alarms: set[Alarm] = set()
@@ -915,7 +916,7 @@ class CanBankAssembler:
         return tuple(sorted(self._parts))
 
     def part(self, can_id: int) -> CanPart | None:
-        """The latest part of an id, if held."""
+        """Return the latest part of an id, if held."""
         entry = self._parts.get(can_id)
         return None if entry is None else entry.part
 
@@ -928,7 +929,7 @@ class CanBankAssembler:
         return None
 
     def bank(self) -> Bank:
-        """The bank-level values of the held parts (cached until a part changes)."""
+        """Return the bank-level values of the held parts (cached until a part changes)."""
         if self._bank is None:
             self._bank = bank_from_parts(self._parts[can_id].part for can_id in sorted(self._parts))
         return self._bank
@@ -1008,7 +1009,7 @@ def _zero(value: float | None) -> float:
 
 
 def bank_parts(bank: Bank, *, firmware: Firmware = "v1.2") -> list[CanPart]:
-    """The parts a battery of that firmware would broadcast for ``bank``, in broadcast order.
+    """Return the parts a battery of that firmware would broadcast for ``bank``, in order.
 
     A frame whose every field is ``None`` in the bank is left out; a ``None`` beside
     known values is sent as 0. Flags of the bank and of all its modules are united.
@@ -1086,7 +1087,7 @@ def bank_parts(bank: Bank, *, firmware: Firmware = "v1.2") -> list[CanPart]:
 
 
 def encode_bank(bank: Bank, *, firmware: Firmware = "v1.2") -> list[tuple[int, bytes]]:
-    """The broadcast frames (id, data) for ``bank``.
+    """Return the broadcast frames (id, data) for ``bank``.
 
     ``"v1.2"``: 0x351, 0x355 (DLC 4), 0x356, 0x359, 0x35C, 0x35E.
     ``"v1.3"``: 0x351, 0x355 (DLC 6), 0x356, 0x35A, 0x35E, 0x35F.
@@ -1097,7 +1098,7 @@ def encode_bank(bank: Bank, *, firmware: Firmware = "v1.2") -> list[tuple[int, b
 
 
 def encode_keepalive() -> bytes:
-    """Data of the inverter keep-alive frame ``KEEPALIVE_ID``: eight zero bytes."""
+    """Return the data of the inverter keep-alive frame ``KEEPALIVE_ID``: eight zero bytes."""
     return bytes(8)
 
 
@@ -1256,7 +1257,7 @@ def parse_candump_line(line: str) -> CanRecord | None:
 
 
 def iter_capture(text: str) -> Iterator[CanRecord | CaptureError]:
-    """Records and error entries of a whole capture, in order; bad lines do not stop it."""
+    """Decode a whole capture's records and error entries, in order; bad lines do not stop it."""
     for number, line in enumerate(text.splitlines(), start=1):
         try:
             record = parse_candump_line(line)

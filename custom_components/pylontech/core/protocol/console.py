@@ -1,5 +1,6 @@
-"""RS232 console codec: the public face of ``console_framing``, ``console_parsers``
-and ``console_mapping``.
+"""RS232 console codec: the public face of the framing, parser and mapping modules.
+
+Those are ``console_framing``, ``console_parsers`` and ``console_mapping``.
 
 Import from here: ``validate_command``/``encode_command`` (read-only allow-list),
 ``ConsoleFramer``/``split_transcript`` (bytes to ``ConsoleResponse``), the parsers

@@ -1,11 +1,11 @@
-"""RS232 console: read-only allow-list, wake-up constants and response framing.
+r"""RS232 console: read-only allow-list, wake-up constants and response framing.
 
 The console is a text shell. A command is sent followed by CR; the battery echoes
 it, prints ``@``, the payload, ``Command completed successfully``, ``$$`` and a
 prompt (``pylon>``) without a trailing newline. Line endings are mixed
-(``\\r\\r\\n`` for table rows, ``\\r\\n\\r`` before trailer lines), so lines are cut
-at ``\\n`` and every ``\\r`` is dropped. Long outputs stop at a pager prompt that
-the link answers with ``\\r``.
+(``\r\r\n`` for table rows, ``\r\n\r`` before trailer lines), so lines are cut
+at ``\n`` and every ``\r`` is dropped. Long outputs stop at a pager prompt that
+the link answers with ``\r``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import re
 
 from ..errors import CommandNotAllowedError, ProtocolError
 
-# --- Wake-up (protocols.md §3.2) -------------------------------------------------
+# --- Wake-up (docs/protocol-notes.md §3.2) ----------------------------------------
 
 #: Older firmware keeps the console port in 1200 bps ASCII-hex mode.
 WAKE_UP_BAUD = 1200
@@ -80,7 +80,7 @@ def validate_command(text: str) -> str:
 
 
 def encode_command(text: str) -> bytes:
-    """The bytes to send for a validated read-only command (terminated by CR)."""
+    """Return the bytes to send for a validated read-only command (terminated by CR)."""
     return validate_command(text).encode("ascii") + b"\r"
 
 
@@ -97,9 +97,9 @@ _INVALID = re.compile(r"Invalid command\b", re.IGNORECASE)
 
 
 def detect_prompt(text: str) -> str | None:
-    """The console prompt (``"pylon>"``) that ``text`` ends with, or ``None``.
+    r"""Return the console prompt (``"pylon>"``) that ``text`` ends with, or ``None``.
 
-    The prompt must stand alone at the start of the last line (after ``\\r``/``\\n``)
+    The prompt must stand alone at the start of the last line (after ``\r``/``\n``)
     and may be followed only by spaces.
     """
     tail = text[-256:]
@@ -114,10 +114,10 @@ def detect_prompt(text: str) -> str | None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConsoleResponse:
-    """One command's answer.
+    r"""One command's answer.
 
     ``lines`` is the payload between ``@`` and ``$$`` without the success line,
-    with ``\\r`` removed, surrounding spaces stripped and blank lines and pager
+    with ``\r`` removed, surrounding spaces stripped and blank lines and pager
     prompts dropped. ``ok`` is true only if ``Command completed successfully``
     was seen; ``prompt`` is the prompt that followed (``""`` if none arrived);
     ``paged`` tells that at least one pager prompt was answered.
@@ -148,7 +148,7 @@ class ConsoleResponse:
 
     @property
     def text(self) -> str:
-        """The payload lines joined with ``\\n``."""
+        r"""The payload lines joined with ``\n``."""
         return "\n".join(self.lines)
 
 

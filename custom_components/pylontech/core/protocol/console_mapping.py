@@ -3,7 +3,7 @@
 State words become ``ModuleState`` values (unknown words lower-cased), ``*.St``
 columns become ``LimitState`` and, where ``Low``/``High`` appear, the matching
 ``Alarm``. Event names map to flags following the reading of the ``Protect ENA``
-vocabulary in protocols.md §3.4 (B = battery cell, P = power/module; OV/UV =
+vocabulary in docs/protocol-notes.md §3.4 (B = battery cell, P = power/module; OV/UV =
 protection level, HV/LV = alarm level; OT/UT and HT/LT likewise for
 temperature); names without a documented meaning are kept as text in ``extra``.
 """
@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..model import Alarm, Bank, LimitState, Module, ModuleState, Protection, cell_extremes
+from ..model import (
+    Alarm,
+    Bank,
+    LimitState,
+    Module,
+    ModuleState,
+    Protection,
+    cell_extremes,
+)
 from .console_parsers import (
     BatCell,
     DataRecord,
@@ -51,7 +59,7 @@ _LIMITS = {
     "fault": LimitState.ERROR,
 }
 
-# Event and protection names (protocols.md §3.4); `COULFULL` is handled apart.
+# Event and protection names (docs/protocol-notes.md §3.4); `COULFULL` is handled apart.
 _NAMED_PROTECTIONS = {
     "BOV": Protection.CELL_OVER_VOLTAGE,
     "BUV": Protection.CELL_UNDER_VOLTAGE,
@@ -96,8 +104,11 @@ _SOH_NOT_REPORTED = 0.0
 
 
 def module_state(word: str | None) -> str | None:
-    """``Charge`` -> ``charge``, ``Dischg`` -> ``discharge``, ``SysError`` -> ``error``;
-    other words lower-cased; ``None`` stays ``None``."""
+    """Name a module state the way the model does.
+
+    ``Charge`` -> ``charge``, ``Dischg`` -> ``discharge``, ``SysError`` -> ``error``;
+    other words lower-cased; ``None`` stays ``None``.
+    """
     if word is None:
         return None
     lowered = word.strip().lower()
@@ -108,7 +119,7 @@ def module_state(word: str | None) -> str | None:
 
 
 def reported_soh(value: float | None) -> float | None:
-    """A console SOH, or ``None`` where the firmware prints 0 for "not reported"."""
+    """Return a console SOH, or ``None`` where the firmware prints 0 for "not reported"."""
     if value is None or value == _SOH_NOT_REPORTED:
         return None
     return value
@@ -145,7 +156,7 @@ def limit_state(word: str | None) -> LimitState | None:
 def event_flags(
     *fields: EventField | None,
 ) -> tuple[frozenset[Protection], frozenset[Alarm], bool, tuple[str, ...]]:
-    """Flags named in event fields: (protections, alarms, fully_charged, unknown names).
+    """Return the flags event fields name: (protections, alarms, fully_charged, unknown names).
 
     A non-zero code without any name is reported as its raw text among the unknowns.
     """
@@ -207,7 +218,7 @@ def _state_alarms(
 
 
 def _extra(row: PwrRow) -> tuple[tuple[str, str], ...]:
-    """Printed values the model has no field for, kept as text (Time, B.V.St, ...)."""
+    """Keep printed values the model has no field for as text (Time, B.V.St, ...)."""
     kept: list[tuple[str, str]] = []
     if row.time is not None:
         kept.append(("time", row.time.isoformat(sep=" ")))
@@ -276,7 +287,7 @@ def modules_from_pwr(table: PwrTable, *, group: int = 0) -> tuple[Module, ...]:
 
 
 def bank_from_pwr(table: PwrTable, *, group: int = 0) -> Bank:
-    """A bank from a ``pwr`` table alone (totals derived from the modules)."""
+    """Build a bank from a ``pwr`` table alone (totals derived from the modules)."""
     return Bank(modules=modules_from_pwr(table, group=group)).with_totals()
 
 
@@ -426,7 +437,7 @@ def apply_soh(module: Module, report: SohReport) -> Module:
 
 
 def module_from_data(record: DataRecord, *, index: int = 1, group: int = 0) -> Module:
-    """A ``data event``/``data history`` record as a module snapshot (for diagnostics)."""
+    """Map a ``data event``/``data history`` record to a module snapshot (for diagnostics)."""
     protections, alarms, full, unknown = event_flags(
         qualify_events(record.bat_events, "B"),
         qualify_events(record.power_events, "P"),

@@ -3,7 +3,7 @@
 Every parser is driven by the header or the labels the battery prints, never by
 fixed offsets: columns are matched by name, units are read from the value
 (``mV``, ``mA``, ``mC``, ``mAH``, ``%``) or, where none is printed, from the label
-(protocols.md §3.4). Unknown columns and labels are kept as text in ``extra``;
+(docs/protocol-notes.md §3.4). Unknown columns and labels are kept as text in ``extra``;
 ``-`` is "not available" and becomes ``None``. Values are converted to SI (V, A,
 °C, Ah, %). Parsers accept a ``ConsoleResponse``, a list of lines or raw text,
 and raise only ``ProtocolError`` (when the expected header or block is missing).
@@ -116,7 +116,7 @@ def _int(text: str | None) -> int | None:
 
 
 def _measure(text: str | None, default_unit: str = "") -> float | None:
-    """A number converted to SI by its printed unit (or ``default_unit``)."""
+    """Convert a number to SI by its printed unit (or ``default_unit``)."""
     if text is None:
         return None
     match = _MEASURE.match(text.strip())
@@ -810,7 +810,7 @@ class StatRecord:
     extra: Extra = ()
 
     def counter(self, label: str) -> int | None:
-        """A counter by label (``"COC Times"``), compared without case/space/dots."""
+        """Return a counter by label (``"COC Times"``), compared without case/space/dots."""
         key = _norm(label)
         for name, value in self.counters:
             if _norm(name) == key:
@@ -1227,7 +1227,7 @@ class CiRecord:
     extra: Extra = ()
 
     def counter(self, label: str) -> int | None:
-        """A counter by label, compared without case/space."""
+        """Return a counter by label, compared without case/space."""
         key = _norm(label)
         for name, value in self.counters:
             if _norm(name) == key:

@@ -1,7 +1,7 @@
 """Pylontech low-voltage RS485 protocol (V2.8/V3.3): frames, read commands, typed responses.
 
 A frame is ``~`` + ASCII hex (VER ADR CID1 CID2 LENGTH INFO CHKSUM) + CR; see
-``protocols.md`` §1.2. This module is pure: no I/O, no Home Assistant. Layers:
+``docs/protocol-notes.md`` §1.2. This module is pure: no I/O, no Home Assistant. Layers:
 
 * frame layer: :func:`encode_frame`, :func:`parse_frame` (framing checks only),
   :func:`decode_frame` (framing + dialect/RTN checks), :class:`FrameSplitter` for streams;
@@ -22,11 +22,7 @@ and ``rs485_capture`` (captures). Import from here.
 
 from __future__ import annotations
 
-from .rs485_capture import (
-    MAX_CAPTURE_LINE,
-    CaptureEntry,
-    iter_capture,
-)
+from .rs485_capture import MAX_CAPTURE_LINE, CaptureEntry, iter_capture
 from .rs485_frame import (
     ALL_MODULES,
     ALL_MODULES_COMMANDS,

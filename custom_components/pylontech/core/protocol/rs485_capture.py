@@ -108,7 +108,7 @@ def _printable(data: bytes) -> bool:
 
 
 def _infer(frame: Frame) -> tuple[Command, Response] | None:
-    """The only command whose layout fits the INFO exactly, or None."""
+    """Return the only command whose layout fits the INFO exactly, or None."""
     if not frame.info:
         return Command.GET_PROTOCOL_VERSION, decode_protocol_version(frame)
     matches: list[tuple[Command, Response]] = []
@@ -167,7 +167,7 @@ def iter_capture(text: str) -> Iterator[CaptureEntry]:
             continue
         if frame.cid2 not in _RESPONSE_CODES:
             # Not a return code, so a request: CID1 0x46, a read command, INFO of at most
-            # the command byte (+1 byte some hosts add, §1.5).
+            # the command byte (+1 byte some hosts add, docs/protocol-notes.md §1.5).
             problem = None
             if frame.cid1 != CID1_BATTERY:
                 problem = f"CID1 0x{frame.cid1:02X} is not Pylontech 0x46"

@@ -1,4 +1,4 @@
-"""RS485 frame layer and read-only requests (protocols.md §1.2-§1.5).
+"""RS485 frame layer and read-only requests (docs/protocol-notes.md §1.2-§1.5).
 
 ``~`` + ASCII hex (VER ADR CID1 CID2 LENGTH INFO CHKSUM) + CR. Pure code; decoding errors
 are ``ProtocolError`` subclasses. Requests can only be built for the read commands of
@@ -33,7 +33,7 @@ MIN_FRAME_LENGTH = 18  # "~" + 12 header chars + 4 CHKSUM + CR, empty INFO
 MAX_FRAME_LENGTH = MIN_FRAME_LENGTH + MAX_LENID
 ALL_MODULES = 0xFF  # command-info byte of the 0x42/0x44 all-modules query
 
-#: RTN codes (CID2 position of responses), protocols.md §1.3.
+#: RTN codes (CID2 position of responses), docs/protocol-notes.md §1.3.
 RTN_MEANINGS: dict[int, str] = {
     0x00: "normal",
     0x01: "VER error",
@@ -71,7 +71,7 @@ def lchksum(lenid: int) -> int:
 
 
 def length_field(lenid: int) -> int:
-    """The 16-bit LENGTH field (LCHKSUM << 12 | LENID) for a LENID."""
+    """Return the 16-bit LENGTH field (LCHKSUM << 12 | LENID) for a LENID."""
     if not 0 <= lenid <= MAX_LENID:
         raise ValueError(f"LENID {lenid} out of range 0..{MAX_LENID}")
     return (lchksum(lenid) << 12) | lenid
@@ -276,7 +276,7 @@ class Command(IntEnum):
     GET_MANAGEMENT_INFO = 0x92
     GET_SERIAL_NUMBER = 0x93
     GET_SOFTWARE_VERSION = 0x96
-    # V3.5 "system analog data" of the whole stack (protocols.md §1.8); read-only.
+    # V3.5 "system analog data" of the whole stack (docs/protocol-notes.md §1.8); read-only.
     GET_SYSTEM_ANALOG = 0x61
 
 
@@ -300,7 +300,7 @@ ALL_MODULES_COMMANDS = frozenset({Command.GET_ANALOG_VALUES, Command.GET_ALARM_I
 
 
 def is_read_code(command: object) -> bool:
-    """True for a ``Command`` or an exact ``int`` in the allow-list."""
+    """Tell whether ``command`` is a ``Command`` or an exact ``int`` in the allow-list."""
     # Exact ints only: no bools, floats or strings sneaking through int().
     return (type(command) is int and command in READ_CODES) or isinstance(command, Command)
 
@@ -323,7 +323,7 @@ def address(index: int, group: int = 0) -> int:
 def module_position(adr: int) -> tuple[int, int]:
     """Inverse of :func:`address`: ``(index, group)`` of an ADR.
 
-    ADR 1 (the RS232 console-port host address, §1.5) is the module itself: ``(1, 0)``.
+    ADR 1 (the RS232 console-port host address, notes §1.5) is the module itself: ``(1, 0)``.
     """
     if adr == 1:
         return (1, 0)
@@ -343,8 +343,8 @@ def encode_request(
     """Build the documented request for a read command.
 
     INFO is the ADR byte for 0x42/0x44/0x61/0x92/0x93/0x96 (``info=0xFF`` asks 0x42/0x44 for all
-    modules; another byte is allowed, §1.5 D6) and empty for 0x4F/0x51/0x47. Anything outside
-    :data:`READ_COMMANDS` raises ``CommandNotAllowedError``: a write cannot be encoded.
+    modules; another byte is allowed, notes §1.5 and D6) and empty for 0x4F/0x51/0x47. Anything
+    outside :data:`READ_COMMANDS` raises ``CommandNotAllowedError``: a write cannot be encoded.
     """
     if not is_read_code(command):
         code = command if isinstance(command, int) else -1

@@ -6,6 +6,7 @@ The mapping of each wire field to a model field is documented on the functions.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+import contextlib
 from dataclasses import fields, replace
 from typing import Any
 
@@ -44,7 +45,7 @@ _CELL_SENSORS = slice(1, 5)  # sensors 2-5 cover the cell groups
 
 
 def module_from_analog(record: AnalogRecord, index: int, group: int = 0) -> Module:
-    """A module from its 0x42 record.
+    """Build a module from its 0x42 record.
 
     temperature = sensor 1 (BMS board); mosfet_temperature = 6th sensor when present;
     temperature_min/max = over the cell-group sensors 2-5; SOC = remaining / full * 100
@@ -83,10 +84,8 @@ def response_positions(response: AnalogResponse | AlarmResponse) -> tuple[tuple[
     if response.all_modules:
         return tuple((n + 1, group) for n in range(len(response.records)))
     if response.command >= 1:
-        try:
+        with contextlib.suppress(ValueError):
             index, group = module_position(response.command)
-        except ValueError:
-            pass
     return ((index, group),)
 
 
@@ -108,10 +107,10 @@ def _worst(states: Iterable[LimitState]) -> LimitState:
 
 
 def alarm_fields(record: AlarmRecord) -> dict[str, Any]:
-    """Model fields from a 0x44 record (the documented mapping):
+    """Return the model fields of a 0x44 record (the documented mapping).
 
     * cell state LOW/HIGH -> ``CELL_UNDER_VOLTAGE``/``CELL_OVER_VOLTAGE`` (states "act as
-      protections", §1.7); ERROR -> ``Alarm.CELL_VOLTAGE_ERROR``;
+      protections", docs/protocol-notes.md §1.7); ERROR -> ``Alarm.CELL_VOLTAGE_ERROR``;
     * temperature state LOW -> ``UNDER_TEMPERATURE``; HIGH -> ``OVER_TEMPERATURE`` (6th
       sensor: ``MOSFET_OVER_TEMPERATURE``); ERROR -> ``Alarm.TEMPERATURE_SENSOR_ERROR``;
     * module voltage LOW/HIGH -> ``MODULE_UNDER_VOLTAGE``/``MODULE_OVER_VOLTAGE``;
@@ -183,7 +182,7 @@ def alarm_fields(record: AlarmRecord) -> dict[str, Any]:
 
 
 def apply_alarm(module: Module, record: AlarmRecord) -> Module:
-    """``module`` with the fields of a 0x44 record (see :func:`alarm_fields`)."""
+    """Return ``module`` with the fields of a 0x44 record (see :func:`alarm_fields`)."""
     return replace(module, **alarm_fields(record))
 
 
@@ -198,7 +197,7 @@ def modules_from_alarm(response: AlarmResponse) -> tuple[Module, ...]:
 
 
 def module_management_fields(response: ManagementInfoResponse) -> dict[str, Any]:
-    """Module fields from one module's 0x92: its four limits (DCL as a positive magnitude)."""
+    """Return the fields of one module's 0x92: its four limits (DCL as a positive magnitude)."""
     return {
         "charge_voltage_limit": response.charge_voltage_limit,
         "discharge_voltage_limit": response.discharge_voltage_limit,
@@ -306,7 +305,7 @@ _MANUFACTURER_NAMES = {"PYLON": "Pylontech"}
 
 
 def manufacturer_name(text: str) -> str:
-    """The manufacturer 0x51 names, with Pylontech's short form spelled out."""
+    """Return the manufacturer 0x51 names, with Pylontech's short form spelled out."""
     return _MANUFACTURER_NAMES.get(text.strip().upper(), text)
 
 
@@ -316,7 +315,7 @@ SAME_RATING_TOLERANCE = 0.1
 
 
 def same_rating(capacity: float | None, reference: float | None) -> bool:
-    """True when two modules' rated (full) capacities say they are the same model."""
+    """Tell whether two modules' rated (full) capacities say they are the same model."""
     if capacity is None or reference is None or reference <= 0:
         return False
     return abs(capacity - reference) <= SAME_RATING_TOLERANCE * reference
@@ -325,8 +324,8 @@ def same_rating(capacity: float | None, reference: float | None) -> bool:
 def stack_identity_fields(manufacturer_info: ManufacturerInfoResponse) -> dict[str, Any]:
     """Model and manufacturer every module of the stack gets from the master's 0x51.
 
-    The master answers 0x51 for the stack (protocols.md §1.5: ADR 2 and ADR 3 gave the same
-    record), and no other RS485 command names a module's model.
+    The master answers 0x51 for the stack (docs/protocol-notes.md §1.5: ADR 2 and ADR 3 gave
+    the same record), and no other RS485 command names a module's model.
     """
     out: dict[str, Any] = {}
     if manufacturer_info.device_name:
@@ -476,7 +475,7 @@ def bank_from_responses(responses: Iterable[Response], *, totals: bool = True) -
 
 
 def analog_record_from_module(module: Module, *, user_defined: int | None = None) -> AnalogRecord:
-    """A 0x42 record from a module's values (the simulator's view of a module).
+    """Build a 0x42 record from a module's values (the simulator's view of a module).
 
     ``user_defined`` defaults to 4 when the full capacity exceeds 65.535 Ah, else 2.
     Missing values are sent as 0.
@@ -503,7 +502,7 @@ def _mark(states: list[LimitState], position: int, state: LimitState) -> None:
 
 
 def alarm_record_from_module(module: Module, *, extra: bytes = b"") -> AlarmRecord:
-    """A 0x44 record that :func:`alarm_fields` maps back to the module's flags.
+    """Build a 0x44 record that :func:`alarm_fields` maps back to the module's flags.
 
     Representable: the Status 1 protections, CELL_OVER_VOLTAGE (highest cell HIGH),
     OVER/UNDER_TEMPERATURE (a cell-group sensor HIGH/LOW; CHARGE_/DISCHARGE_UNDER_TEMPERATURE

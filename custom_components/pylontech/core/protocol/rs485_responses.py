@@ -1,4 +1,4 @@
-"""RS485 typed responses: decoders and the symmetric encoders (protocols.md §1.6-§1.7).
+"""RS485 typed responses: decoders and the symmetric encoders (docs/protocol-notes.md §1.6-§1.7).
 
 Each decoder takes a ``Frame`` (from :func:`decode_frame`), checks every count and length
 against the INFO size before reading, and raises only ``ProtocolError`` subclasses. Each
@@ -127,7 +127,7 @@ class ManufacturerInfoResponse:
 
     @property
     def software_version_text(self) -> str:
-        """ "2.3" style."""
+        """The software version as text, "2.3" style."""
         return _version_text(self.software_version)
 
 
@@ -356,7 +356,7 @@ def management_status(
     force_charge_2: bool = False,
     full_charge_request: bool = False,
 ) -> int:
-    """The 0x92 status byte for named flags."""
+    """Return the 0x92 status byte for named flags."""
     return (
         0x80 * charge_enabled
         | 0x40 * discharge_enabled
@@ -386,12 +386,12 @@ class SoftwareVersionResponse:
 
     @property
     def manufacturer_version_text(self) -> str:
-        """ "2.3" style."""
+        """The manufacturer version as text, "2.3" style."""
         return _version_text(self.manufacturer_version)
 
     @property
     def mainline_version_text(self) -> str:
-        """ "0.6.5" style."""
+        """The mainline version as text, "0.6.5" style."""
         return _version_text(self.mainline_version)
 
 
@@ -399,9 +399,9 @@ class SoftwareVersionResponse:
 class SystemAnalogResponse:
     """0x61 (protocol V3.5 "system analog data"): the master's summary of the whole stack.
 
-    No Pylontech document or capture of V3.5 is public (protocols.md §1.8, D15): the layout
-    (49 bytes, no INFOFLAG) is the one the BE inverter emulator answers, whose units are
-    voltage mV, current 10 mA, temperatures 0.1 K - 273.1. Ids are the emulator's 2-byte
+    No Pylontech document or capture of V3.5 is public (docs/protocol-notes.md §1.8, D15): the
+    layout (49 bytes, no INFOFLAG) is the one the Battery-Emulator inverter emulator answers,
+    whose units are voltage mV, current 10 mA, temperatures 0.1 K - 273.1. Ids are the emulator's 2-byte
     module/cell (or module/sensor) pairs, kept raw. SI units here.
     """
 
@@ -787,7 +787,7 @@ def _response(adr: int, info: bytes, *, ver: int = PYLONTECH_VER) -> bytes:
 
 
 def encode_error_response(adr: int, rtn: int) -> bytes:
-    """A response carrying a non-zero return code (e.g. 0x04 "CID2 invalid")."""
+    """Encode a response carrying a non-zero return code (e.g. 0x04 "CID2 invalid")."""
     if rtn == 0 or rtn not in RTN_MEANINGS:
         raise ValueError(f"0x{rtn:02X} is not an error return code")
     return encode_frame(PYLONTECH_VER, adr, CID1_BATTERY, rtn, b"")
@@ -1020,7 +1020,7 @@ def encode_system_analog_response(adr: int, response: SystemAnalogResponse) -> b
 
 
 def encode_response(response: Response) -> bytes:
-    """Encode any typed response (``decode_response(cmd, encode_response(r)) == r``)."""
+    """Encode any typed response; ``decode_response`` gives the same response back."""
     r = response
     if isinstance(r, ProtocolVersionResponse):
         return encode_protocol_version_response(r.adr, version=r.version)
