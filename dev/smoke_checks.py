@@ -40,6 +40,8 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any, Final
 
+from custom_components.pylontech.core import capabilities
+
 if TYPE_CHECKING:
     import aiohttp
     from stack import Stack
@@ -55,24 +57,6 @@ INJECTED_PROTECTIONS: Final = ("under_voltage", "charge_over_current")
 # short enough that the simulator answers again soon after the stall is cleared.
 STALL_SECONDS: Final = 10
 
-# Bank values CAN carries when the capability table cannot be imported (PYLON LV CAN
-# protocol V1.2: 0x351 limits, 0x355 SOC/SOH, 0x356 voltage/current/temperature).
-_CAN_BANK_VALUES_FALLBACK: Final = frozenset(
-    {
-        "charge_voltage_limit",
-        "discharge_voltage_limit",
-        "charge_current_limit",
-        "discharge_current_limit",
-        "soc",
-        "soh",
-        "voltage",
-        "current",
-        "temperature",
-    }
-)
-_CONSOLE_BANK_VALUES_FALLBACK: Final = frozenset(
-    {"remaining_capacity", "full_capacity", "cell_voltage_min", "cell_voltage_max"}
-)
 # Values whose entities are sensors with a number (text fields live on the device).
 _TEXT_VALUES: Final = frozenset(
     {"manufacturer", "model", "serial_number", "firmware", "protocol_version"}
@@ -412,15 +396,9 @@ def close_enough(shown: float | None, truth: Any, tolerance: float) -> bool:
     return shown is not None and truth is not None and abs(shown - float(truth)) <= tolerance
 
 
-def capability_values(link: str, frame_set: str | None = None) -> tuple[frozenset[str], bool]:
-    """Bank values a link carries, from the capability table (and whether it was found)."""
-    try:
-        from custom_components.pylontech.core import capabilities
-    except ImportError:
-        fallback = _CAN_BANK_VALUES_FALLBACK if link == "can" else _CONSOLE_BANK_VALUES_FALLBACK
-        return fallback, False
-    row = capabilities.capability(link, frame_set)
-    return frozenset(row.bank_values) - _TEXT_VALUES, True
+def capability_values(link: str, frame_set: str | None = None) -> frozenset[str]:
+    """Bank values (with a number) a link carries, from the capability table."""
+    return frozenset(capabilities.capability(link, frame_set).bank_values) - _TEXT_VALUES
 
 
 def free_port() -> int:
@@ -887,12 +865,8 @@ class Smoke:
             result.skip("needs the console entry with its CAN companion (the default run)")
             self.end(result)
             return result
-        can_values, from_table = capability_values("can", "v1.2")
-        console_values, _ = capability_values("console")
-        result.note(
-            "CAN-carried bank values from "
-            + ("the capability table" if from_table else "a fixed list (no capability table)")
-        )
+        can_values = capability_values("can", "v1.2")
+        console_values = capability_values("console")
         first_line = self.log_position()
         try:
             await self._stall_phases(result, entry, can_values, console_values - can_values)

@@ -116,7 +116,7 @@ MODULE_RANGES: Final[Mapping[str, Range]] = MappingProxyType(
         "cycles": CYCLES,
         "remaining_capacity": CAPACITY,
         "full_capacity": CAPACITY,
-        # Module limit fields (RS485 0x92 per module) when the model has them.
+        # A module's own limits (RS485 0x92 answers per module).
         "charge_voltage_limit": PACK_VOLTAGE,
         "discharge_voltage_limit": PACK_VOLTAGE,
         "charge_current_limit": CURRENT_LIMIT,
