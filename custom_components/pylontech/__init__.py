@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 import probatio
 
-from homeassistant.components import usb
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID, Platform
 from homeassistant.core import HomeAssistant, ServiceCall, callback
 from homeassistant.exceptions import (
@@ -111,6 +110,10 @@ def _async_follow_moved_port(hass: HomeAssistant, entry: PylontechConfigEntry) -
     it again. ``async_find_moved_serial_port`` exists from Home Assistant 2026.11 on;
     older cores keep the configured port.
     """
+    # Imported here, not at module level: the usb integration pulls in hassio, whose client
+    # library Home Assistant installs only when it loads them, and tools import this package.
+    from homeassistant.components import usb  # noqa: PLC0415
+
     find_moved = getattr(usb, "async_find_moved_serial_port", None)
     port = entry.data.get(CONF_URL)
     if find_moved is None or entry.data[CONF_LINK] == LINK_CAN or not isinstance(port, str):
