@@ -347,9 +347,15 @@ def _common(cls: type, energy_fn: Callable[[Any, bool], float | None]) -> list[A
     ]
 
 
-def _limit(key: str, unit: str, device_class: SensorDeviceClass) -> BankSensorDescription:
-    """Describe a limit the BMS sends the inverter (a diagnostic value of the bank)."""
-    return BankSensorDescription(
+def _limit[D: (BankSensorDescription, ModuleSensorDescription)](
+    cls: type[D], key: str, unit: str, device_class: SensorDeviceClass
+) -> D:
+    """Describe a charge/discharge limit: the bank's (sent to the inverter) or a module's own.
+
+    RS485 0x92 answers per module, so modules carry their own limits and the bank's is
+    derived from them; both are diagnostic values.
+    """
+    return cls(
         key=key,
         translation_key=key,
         device_class=device_class,
@@ -357,42 +363,32 @@ def _limit(key: str, unit: str, device_class: SensorDeviceClass) -> BankSensorDe
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=1,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda bank: _round(getattr(bank, key), 1),
-    )
-
-
-def _module_limit(key: str, unit: str, device_class: SensorDeviceClass) -> ModuleSensorDescription:
-    """Describe a module's own limit (RS485 0x92 answers per module; the bank's is derived)."""
-    return ModuleSensorDescription(
-        key=key,
-        translation_key=key,
-        device_class=device_class,
-        native_unit_of_measurement=unit,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=1,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda module: _round(getattr(module, key), 1),
+        value_fn=lambda part: _round(getattr(part, key), 1),
     )
 
 
 BANK_SENSORS: tuple[BankSensorDescription, ...] = (
     *_common(BankSensorDescription, _bank_energy),
     _limit(
+        BankSensorDescription,
         "charge_voltage_limit",
         UnitOfElectricPotential.VOLT,
         SensorDeviceClass.VOLTAGE,
     ),
     _limit(
+        BankSensorDescription,
         "discharge_voltage_limit",
         UnitOfElectricPotential.VOLT,
         SensorDeviceClass.VOLTAGE,
     ),
     _limit(
+        BankSensorDescription,
         "charge_current_limit",
         UnitOfElectricCurrent.AMPERE,
         SensorDeviceClass.CURRENT,
     ),
     _limit(
+        BankSensorDescription,
         "discharge_current_limit",
         UnitOfElectricCurrent.AMPERE,
         SensorDeviceClass.CURRENT,
@@ -467,13 +463,29 @@ MODULE_SENSORS: tuple[ModuleSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda m: m.cycles,
     ),
-    _module_limit("charge_voltage_limit", UnitOfElectricPotential.VOLT, SensorDeviceClass.VOLTAGE),
-    _module_limit(
-        "discharge_voltage_limit", UnitOfElectricPotential.VOLT, SensorDeviceClass.VOLTAGE
+    _limit(
+        ModuleSensorDescription,
+        "charge_voltage_limit",
+        UnitOfElectricPotential.VOLT,
+        SensorDeviceClass.VOLTAGE,
     ),
-    _module_limit("charge_current_limit", UnitOfElectricCurrent.AMPERE, SensorDeviceClass.CURRENT),
-    _module_limit(
-        "discharge_current_limit", UnitOfElectricCurrent.AMPERE, SensorDeviceClass.CURRENT
+    _limit(
+        ModuleSensorDescription,
+        "discharge_voltage_limit",
+        UnitOfElectricPotential.VOLT,
+        SensorDeviceClass.VOLTAGE,
+    ),
+    _limit(
+        ModuleSensorDescription,
+        "charge_current_limit",
+        UnitOfElectricCurrent.AMPERE,
+        SensorDeviceClass.CURRENT,
+    ),
+    _limit(
+        ModuleSensorDescription,
+        "discharge_current_limit",
+        UnitOfElectricCurrent.AMPERE,
+        SensorDeviceClass.CURRENT,
     ),
     ModuleSensorDescription(
         key="state",

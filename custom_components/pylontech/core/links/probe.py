@@ -166,13 +166,18 @@ async def _explain(err: LinkError | ProtocolError, url: str, baudrate: int, prob
     ) from err
 
 
-async def probe_rs485(
-    url: str, baudrate: int = 115200, group: int = 0, timeout: float = 1.0
+async def _read_identity(
+    link: Rs485Link | ConsoleLink, url: str, baudrate: int, kind: str, *, open_first: bool = False
 ) -> ProbeResult:
-    """Discover the modules of one RS485 group and read the master's identity."""
-    link = Rs485Link(url, baudrate=baudrate, group=group, request_timeout=timeout)
+    """Read the bank's identity over ``link``, always closing it.
+
+    A failure after the port answered (or stayed silent) asks the port what it really is,
+    so the form can say "this is the console" instead of a bare timeout.
+    """
     try:
         try:
+            if open_first:
+                await link.open()
             bank = await link.read_bank(_IDENTITY_ONLY)
         except ReconnectPendingError as err:
             raise _root_error(err) from err
@@ -180,11 +185,19 @@ async def probe_rs485(
             if not _worth_identifying(err):
                 raise
             await link.close()
-            await _explain(err, url, baudrate, PORT_RS485)
+            await _explain(err, url, baudrate, kind)
             raise
         return _result(bank)
     finally:
         await link.close()
+
+
+async def probe_rs485(
+    url: str, baudrate: int = 115200, group: int = 0, timeout: float = 1.0
+) -> ProbeResult:
+    """Discover the modules of one RS485 group and read the master's identity."""
+    link = Rs485Link(url, baudrate=baudrate, group=group, request_timeout=timeout)
+    return await _read_identity(link, url, baudrate, PORT_RS485)
 
 
 def _worth_identifying(err: BaseException) -> bool:
@@ -201,21 +214,7 @@ def _worth_identifying(err: BaseException) -> bool:
 async def probe_console(url: str, baudrate: int = 115200, wake_up: bool = True) -> ProbeResult:
     """Reach the console prompt (waking it if allowed), then read ``pwr`` and ``info``."""
     link = ConsoleLink(url, baudrate=baudrate, wake_up=wake_up)
-    try:
-        try:
-            await link.open()
-            bank = await link.read_bank(_IDENTITY_ONLY)
-        except ReconnectPendingError as err:
-            raise _root_error(err) from err
-        except (LinkError, ProtocolError) as err:
-            if not _worth_identifying(err):
-                raise
-            await link.close()
-            await _explain(err, url, baudrate, PORT_CONSOLE)
-            raise
-        return _result(bank)
-    finally:
-        await link.close()
+    return await _read_identity(link, url, baudrate, PORT_CONSOLE, open_first=True)
 
 
 __all__ = [
